@@ -1,0 +1,25 @@
+# daxpage: the README's commands. Everything real lives in lab/lab.
+LAB := lab/lab
+
+.PHONY: help deps run check bisect-build compare clean
+
+help:
+	@$(LAB) help
+
+deps:
+	$(LAB) deps
+
+run:
+	$(LAB) run $(ARGS)
+
+check:
+	$(LAB) check
+
+bisect-build:
+	$(LAB) bisect-build $(ARGS)
+
+compare:
+	$(LAB) compare $(ARGS)
+
+clean:
+	rm -rf results

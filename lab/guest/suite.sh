@@ -1,0 +1,220 @@
+#!/bin/bash
+# daxpage guest suite: runs inside the QEMU guest as root.
+#
+# usage: suite.sh PASS OUTDIR BINDIR
+#   PASS    "test" (nfit_test modules staged in updates/) or "prod"
+#   OUTDIR  a directory shared with the host; results go to OUTDIR/PASS/
+#   BINDIR  the lab's test binaries (built on the host for this kernel)
+#
+# Writes OUTDIR/PASS/suite.tap (one line per check), OUTDIR/PASS/tap/*.tap
+# (the TAP of each test program), logs and the kernel log. Prints progress
+# lines starting with "daxpage:" and ends with "daxpage: suite done".
+set -euo pipefail
+
+PASS=$1
+OUT=$2/$1
+BIN=$3
+TEST_TIMEOUT=${DAXPAGE_TEST_TIMEOUT:-900}
+MNT=/tmp/daxpage-mnt
+T0=$(date +%s)
+N=0
+
+mkdir -p "$OUT/tap" "$OUT/log" "$MNT"
+: >"$OUT/suite.tap"
+
+say() { printf 'daxpage: [%4ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
+
+# result NAME STATUS [COMMENT]: STATUS is ok, fail or skip.
+result() {
+	local name=$1 st=$2 why=${3:-}
+	N=$((N + 1))
+	case $st in
+	ok) echo "ok $N - $name" >>"$OUT/suite.tap" ;;
+	skip) echo "ok $N - $name # SKIP $why" >>"$OUT/suite.tap" ;;
+	*) echo "not ok $N - $name${why:+ # $why}" >>"$OUT/suite.tap" ;;
+	esac
+	say "$st: $name${why:+ ($why)}"
+}
+
+# check NAME CMD...: one shell-level check; its output goes to log/NAME.log.
+check() {
+	local name=$1
+	shift
+	say "run: $name"
+	# Shell functions run in a child bash (they are exported below), so that
+	# timeout can stop them.
+	if timeout "$TEST_TIMEOUT" bash -c '"$@"' check "$@" >"$OUT/log/$name.log" 2>&1; then
+		result "$name" ok
+		return 0
+	fi
+	result "$name" fail "see log/$name.log"
+	sed 's/^/    /' "$OUT/log/$name.log" | tail -n 15
+	return 1
+}
+
+# tap_prog NAME ENV... -- PROG ARGS...: run a kselftest program, keep its TAP.
+# Exit 0 is a pass, 4 (KSFT_SKIP) a skip, anything else a failure.
+tap_prog() {
+	local name=$1 rc=0
+	local -a envs=()
+	shift
+	while [[ $1 != -- ]]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	say "run: $name"
+	env "${envs[@]}" timeout "$TEST_TIMEOUT" "$@" >"$OUT/tap/$name.tap" 2>&1 || rc=$?
+	case $rc in
+	0) result "$name" ok ;;
+	4) result "$name" skip "$(grep -m1 -i 'skip' "$OUT/tap/$name.tap" | cut -c1-120)" ;;
+	124) result "$name" fail "timed out after ${TEST_TIMEOUT}s" ;;
+	*) result "$name" fail "exit $rc, see tap/$name.tap"
+	   grep -E '^(not ok|# .*(Expected|FAIL))' "$OUT/tap/$name.tap" | head -n 10 | sed 's/^/    /' ;;
+	esac
+}
+
+settle() { udevadm settle --timeout=60 2>/dev/null || sleep 2; }
+
+# json_field JSON FILTER: one field of a JSON object, or nothing.
+json_field() { jq -r "$2 // empty" <<<"$1"; }
+
+mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
+uname -a >"$OUT/uname.txt"
+cat /proc/cmdline >"$OUT/cmdline.txt"
+
+# --- modules --------------------------------------------------------------
+modules_test() {
+	modprobe nfit_test
+	modinfo -n nd_pmem | grep -q /updates/
+	grep -q O /sys/module/libnvdimm/taint
+}
+nfit_test_bus() {
+	settle
+	ndctl list -B | jq -e '[.[].dev] | index("nfit_test.0") and index("nfit_test.1")'
+	ndctl list -b nfit_test.0 -D | jq -e 'length > 0'
+}
+modules_prod() {
+	modprobe nfit
+	modprobe nd_e820
+	modprobe nd_pmem
+	modprobe dax_pmem
+	! modinfo -n nd_pmem | grep -q /updates/
+}
+export -f settle json_field modules_test modules_prod nfit_test_bus
+if [[ $PASS == test ]]; then
+	check modules-nfit_test modules_test || true
+	check nfit_test-bus-enumerates nfit_test_bus || true
+else
+	check modules-production modules_prod || true
+fi
+modprobe device_dax || true
+modprobe kmem || true
+settle
+
+# --- namespaces -----------------------------------------------------------
+setup_nvdimm() {
+	local r
+	ndctl list -b ACPI.NFIT -D | jq -e 'length == 2'
+	ndctl disable-region -b ACPI.NFIT all
+	ndctl init-labels -f -b ACPI.NFIT all
+	ndctl enable-region -b ACPI.NFIT all
+	settle
+	r=$(ndctl list -b ACPI.NFIT -R | jq -r '[.[].dev] | sort | .[]')
+	echo "$r" >"$OUT/nvdimm-regions.txt"
+	[[ $(wc -l <<<"$r") -eq 2 ]]
+}
+export -f setup_nvdimm
+export OUT
+check qemu-nvdimm-labels setup_nvdimm || true
+
+declare -A FSDAX=()
+REG0=$(sed -n 1p "$OUT/nvdimm-regions.txt" 2>/dev/null || true)
+REG1=$(sed -n 2p "$OUT/nvdimm-regions.txt" 2>/dev/null || true)
+
+create_ns() {
+	local key=$1
+	shift
+	local js
+	js=$(ndctl create-namespace "$@") || return 1
+	echo "$js"
+	FSDAX[$key]=/dev/$(json_field "$js" .blockdev)
+	[[ -b ${FSDAX[$key]} ]]
+}
+create_devdax() {
+	local js
+	js=$(ndctl create-namespace "$@") || return 1
+	echo "$js"
+	DEVDAX=/dev/$(json_field "$js" .daxregion.devices[0].chardev)
+	[[ -c $DEVDAX ]]
+}
+setup_e820() {
+	local ns
+	ns=$(ndctl list -b e820 -N | jq -r '.[0].dev // empty')
+	[[ -n $ns ]] || { echo "no e820 namespace (memmap= missing?)"; return 1; }
+	create_ns e820-mem -f -e "$ns" -m fsdax -M mem
+}
+
+# create_ns runs in this shell (it fills FSDAX), so time it by hand.
+ns_check() {
+	local name=$1
+	shift
+	say "run: $name"
+	if "$@" >"$OUT/log/$name.log" 2>&1; then
+		result "$name" ok
+	else
+		result "$name" fail "see log/$name.log"
+		tail -n 15 "$OUT/log/$name.log" | sed 's/^/    /'
+	fi
+}
+DEVDAX=""
+if [[ -n $REG0 && -n $REG1 ]]; then
+	ns_check ns-nvdimm-fsdax-map-dev create_ns nvdimm-dev -r "$REG0" -m fsdax -M dev -s 1G -a 2M
+	ns_check ns-nvdimm-fsdax-map-mem create_ns nvdimm-mem -r "$REG1" -m fsdax -M mem -s 1G -a 2M
+	ns_check ns-nvdimm-devdax create_devdax -r "$REG1" -m devdax -a 2M -s 512M
+fi
+ns_check ns-e820-fsdax-map-mem setup_e820
+settle
+
+# --- file systems ---------------------------------------------------------
+mkfs_for() {
+	case $1 in
+	xfs) mkfs.xfs -f -q -m reflink=0 -d su=2m,sw=1 "$2" ;;
+	ext4) mkfs.ext4 -F -q -b 4096 -E stride=512,stripe_width=512 "$2" ;;
+	esac
+}
+mkfs_mount() {
+	mkfs_for "$1" "$2" && mount -o dax=always "$2" "$3"
+}
+export -f mkfs_for mkfs_mount
+for key in nvdimm-dev nvdimm-mem e820-mem; do
+	dev=${FSDAX[$key]:-}
+	for fs in xfs ext4; do
+		name=$key-$fs
+		if [[ -z $dev ]]; then
+			result "$name-mount" fail "no $key namespace"
+			continue
+		fi
+		mkdir -p "$MNT/$name"
+		if ! check "$name-mount" mkfs_mount "$fs" "$dev" "$MNT/$name"; then
+			continue
+		fi
+		tap_prog "$name-smoke" DAX_TEST_DIR="$MNT/$name" -- "$BIN/dax_fs_smoke"
+		if [[ -x $BIN/dax_test ]]; then
+			tap_prog "$name-selftests-dax" DAX_TEST_DIR="$MNT/$name" -- "$BIN/dax_test"
+		fi
+		check "$name-umount" umount "$MNT/$name" || true
+	done
+done
+
+if [[ -n $DEVDAX ]]; then
+	tap_prog devdax-smoke DEVDAX="$DEVDAX" -- "$BIN/devdax_smoke"
+else
+	result devdax-smoke fail "no device-dax namespace"
+fi
+
+# --- kernel log -----------------------------------------------------------
+dmesg >"$OUT/dmesg.txt"
+say "suite done: $N checks"
+echo "daxpage: suite done"

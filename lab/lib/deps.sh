@@ -1,0 +1,105 @@
+# shellcheck shell=bash
+# Host packages. Everything comes from Debian's mirror with apt-get; the one
+# package bookworm lacks (virtme-ng) is taken from trixie, pinned low so that
+# nothing else is upgraded from there. The mirror URI is the one the system's
+# own apt sources already use: the lab never names a mirror itself.
+
+DEPS_BOOKWORM=(build-essential bc bison flex libelf-dev libssl-dev ccache cpio kmod python3
+	qemu-system-x86 udev ndctl daxctl jq xfsprogs e2fsprogs shellcheck git rsync xz-utils
+	dpkg-dev perl util-linux procps)
+DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu)
+# Commands that prove the packages above are installed.
+DEPS_CMDS=(gcc make bc bison flex ccache cpio depmod modinfo python3 qemu-system-x86_64 udevadm
+	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl)
+
+APT_SRC=/etc/apt/sources.list.d/daxpage-trixie.sources
+APT_PREF=/etc/apt/preferences.d/daxpage-trixie
+
+deps_missing() {
+	local c
+	for c in "${DEPS_CMDS[@]}"; do
+		command -v "$c" >/dev/null 2>&1 || printf '%s\n' "$c"
+	done
+	[[ -f /usr/include/gelf.h ]] || echo libelf-dev
+	[[ -f /usr/include/openssl/ssl.h ]] || echo libssl-dev
+}
+
+# mirror_uri: the first Debian URI of the system's apt sources.
+mirror_uri() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -r $f ]] || continue
+		awk '/^URIs:/ && $2 ~ /debian\/?$/ {print $2; exit}' "$f"
+	done | head -n1
+	grep -hE '^deb .*/debian/? ' /etc/apt/sources.list 2>/dev/null | awk '{print $2; exit}'
+}
+
+deps_trixie_source() {
+	local uri
+	[[ -f $APT_SRC ]] && return 0
+	uri=$(mirror_uri | head -n1)
+	[[ -n $uri ]] || die "found no Debian mirror in /etc/apt/sources.list{,.d}" \
+		"configure apt for Debian, then run 'make deps' again"
+	cat >"$APT_SRC" <<-EOF
+		# Added by the daxpage lab: virtme-ng and linux-source-7.3 only.
+		Types: deb
+		URIs: $uri
+		Suites: trixie trixie-backports
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	EOF
+	cat >"$APT_PREF" <<-EOF
+		# Added by the daxpage lab: never upgrade from trixie implicitly.
+		Package: *
+		Pin: release n=trixie
+		Pin-Priority: 100
+
+		Package: *
+		Pin: release n=trixie-backports
+		Pin-Priority: 100
+	EOF
+	APT_UPDATED=0
+}
+
+apt_update() {
+	[[ ${APT_UPDATED:-0} == 1 ]] && return 0
+	apt-get update -q >"$CACHE/apt-update.log" 2>&1 ||
+		die "apt-get update failed (log: $CACHE/apt-update.log)" "check the network path to the Debian mirror"
+	APT_UPDATED=1
+}
+
+apt_install() {
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
+		>>"$CACHE/apt-install.log" 2>&1 ||
+		die "apt-get install $* failed (log: $CACHE/apt-install.log)" \
+			"read the log; 'apt-get update' and 'make deps' may help"
+}
+
+# deps_ensure [cross]: install what is missing; quick when nothing is.
+deps_ensure() {
+	local want_cross=${1:-} c missing
+	mkdir -p "$CACHE"
+	missing=$(deps_missing)
+	if [[ $want_cross == cross ]]; then
+		for c in s390x-linux-gnu-gcc aarch64-linux-gnu-gcc; do
+			command -v "$c" >/dev/null || missing+=" $c"
+		done
+	fi
+	deps_trixie_source
+	if [[ -z ${missing// /} ]] && apt-cache policy linux-source-7.3 2>/dev/null | grep -q Candidate; then
+		return 0
+	fi
+	[[ $(id -u) -eq 0 ]] || die "missing host tools: $(echo "$missing" | xargs)" \
+		"run 'sudo make deps' once, then retry as yourself"
+	log "installing host packages (missing: $(echo "$missing" | xargs))"
+	APT_UPDATED=0
+	apt_update
+	apt_install "${DEPS_BOOKWORM[@]}"
+	# virtme-ng is Architecture: all; take only it from trixie.
+	apt_install virtme-ng/trixie
+	[[ $want_cross == cross ]] && apt_install "${DEPS_CROSS[@]}"
+	missing=$(deps_missing)
+	[[ -z $missing ]] || die "still missing after apt-get: $(echo "$missing" | xargs)" \
+		"install them by hand and report the package name in an issue"
+	ok "host packages installed"
+}

@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# Boot the kernel under test with virtme-ng and emulated persistent memory.
+#
+# The guest is the host's own root file system, read-only over 9p, as
+# virtme-ng sets it up; the lab adds:
+#   - two QEMU NVDIMMs with label areas (ACPI.NFIT bus), file-backed under
+#     $CACHE/vm, recreated for every boot;
+#   - one legacy e820 range (memmap=3G!8G: 8-11 GiB, clear of nfit_test's
+#     fake physical addresses at 4-8 GiB);
+#   - the staged modules bound over /lib/modules inside the guest.
+
+LAB_GUEST_MEM=${LAB_GUEST_MEM:-12G}
+LAB_GUEST_CPUS=${LAB_GUEST_CPUS:-2}
+LAB_MEMMAP=${LAB_MEMMAP:-3G!8G}
+LAB_NVDIMM_SIZE=${LAB_NVDIMM_SIZE:-3G}
+LAB_BOOT_TIMEOUT=${LAB_BOOT_TIMEOUT:-300}
+LAB_GUEST_TIMEOUT=${LAB_GUEST_TIMEOUT:-2400}
+
+# Splats that fail a run when found in the guest's kernel log.
+SPLAT_RE='WARNING:|BUG:|Oops|KASAN|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked|hung_task|general protection fault|Kernel panic'
+
+# kvm_probe BZIMAGE: print "kvm" if a KVM guest prints its banner within
+# 20 seconds, else "tcg". On these machines KVM guests hang at "Booting
+# from ROM", so the lab never trusts /dev/kvm alone.
+kvm_probe() {
+	local bz=$1 out
+	if [[ -n ${LAB_ACCEL:-} ]]; then
+		echo "$LAB_ACCEL"
+		return
+	fi
+	if [[ ! -w /dev/kvm ]]; then
+		echo tcg
+		return
+	fi
+	out=$(timeout --kill-after=5 20 qemu-system-x86_64 -accel kvm -m 256 -nodefaults -nographic \
+		-serial stdio -no-reboot -kernel "$bz" -append 'console=ttyS0 panic=-1' 2>&1 | head -c 200000 || true)
+	if grep -q 'Linux version' <<<"$out"; then
+		echo kvm
+	else
+		echo tcg
+	fi
+}
+
+# boot_suite PASS OUTDIR MODULES BINDIR ACCEL: one guest boot running the
+# suite. The console goes to OUTDIR/PASS-console.log and the suite's own
+# output to OUTDIR/PASS-suite.log. Returns 0 when the suite ran to its end
+# (whatever its verdicts), 1 when the guest did not boot, hung or panicked.
+boot_suite() {
+	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm=$CACHE/vm rc=0 i
+	local -a accel_opt=() nv=()
+	mkdir -p "$vm" "$out/$pass"
+	for i in 0 1; do
+		rm -f "$vm/nv$i.img"
+		truncate -s "$LAB_NVDIMM_SIZE" "$vm/nv$i.img"
+		nv+=(-object "memory-backend-file,id=nvmem$i,share=on,mem-path=$vm/nv$i.img,size=$LAB_NVDIMM_SIZE,align=2M"
+			-device "nvdimm,memdev=nvmem$i,id=nv$i,label-size=2M")
+	done
+	[[ $accel == tcg ]] && accel_opt=(--disable-kvm)
+	log "guest ($pass modules, $accel): booting; console: $out/$pass-console.log"
+	{
+		with_timeout "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
+			--disable-microvm --force-9p --verbose --cpus "$LAB_GUEST_CPUS" \
+			--memory "$LAB_GUEST_MEM,slots=4,maxmem=64G" --cwd / --rwdir="$out" \
+			--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120" \
+			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && bash $LAB_DIR/guest/suite.sh $pass $out $bin" \
+			--qemu-opts -machine nvdimm=on "${nv[@]}" </dev/null \
+			2>"$out/$pass-console.log" |
+			while IFS= read -r line; do
+				printf '%s\n' "$line" >>"$out/$pass-suite.log"
+				case $line in daxpage:*) printf '[guest] %s\n' "$line" ;; esac
+			done
+	} || rc=$?
+	# Give the console tee a moment to drain.
+	sleep 1
+	if ! grep -q '^daxpage: suite done' "$out/$pass-suite.log" 2>/dev/null; then
+		if ! grep -q 'daxpage: \[' "$out/$pass-suite.log" 2>/dev/null; then
+			if grep -q 'Kernel panic' "$out/$pass-console.log"; then
+				warn "guest kernel panicked during boot: $(grep -m1 'Kernel panic' "$out/$pass-console.log")"
+			fi
+			warn "the guest never started the suite (rc=$rc); console: $out/$pass-console.log"
+		elif [[ $rc -eq 124 || $rc -eq 137 ]]; then
+			warn "the guest hung: no result after ${LAB_GUEST_TIMEOUT}s; console: $out/$pass-console.log"
+		else
+			warn "the guest stopped before the suite ended (rc=$rc); console: $out/$pass-console.log"
+		fi
+		tail -n 25 "$out/$pass-console.log" >&2 || true
+		return 1
+	fi
+	return 0
+}
+
+# scan_splats FILE...: print the splat lines found, return 0 if none.
+scan_splats() {
+	local hits
+	hits=$(grep -hnE "$SPLAT_RE" "$@" 2>/dev/null | head -n 40 || true)
+	if [[ -n $hits ]]; then
+		printf '%s\n' "$hits"
+		return 1
+	fi
+	return 0
+}
