@@ -86,8 +86,13 @@ cat /proc/cmdline >"$OUT/cmdline.txt"
 
 # --- modules --------------------------------------------------------------
 modules_test() {
+	local m
 	modprobe nfit_test
-	modinfo -n nd_pmem | grep -q /updates/
+	modprobe nd_e820
+	for m in libnvdimm nfit nd_pmem nd_e820 dax_pmem device_dax; do
+		modinfo -n "$m" | grep /updates/
+	done
+	# Out-of-tree taint: the test build of libnvdimm is what got loaded.
 	grep -q O /sys/module/libnvdimm/taint
 }
 nfit_test_bus() {
@@ -181,7 +186,9 @@ settle
 mkfs_for() {
 	case $1 in
 	xfs) mkfs.xfs -f -q -m reflink=0 -d su=2m,sw=1 "$2" ;;
-	ext4) mkfs.ext4 -F -q -b 4096 -E stride=512,stripe_width=512 "$2" ;;
+	# bigalloc with 2 MiB clusters: every extent is PMD-aligned, whatever
+	# the layout of the block groups (stride alone is not enough on 3 GiB).
+	ext4) mkfs.ext4 -F -q -b 4096 -O bigalloc -C 2M "$2" ;;
 	esac
 }
 mkfs_mount() {

@@ -86,7 +86,8 @@ deps_ensure() {
 		done
 	fi
 	deps_trixie_source
-	if [[ -z ${missing// /} ]] && apt-cache policy linux-source-7.3 2>/dev/null | grep -q Candidate; then
+	# (no "| grep -q" on apt-cache: with pipefail its SIGPIPE counts as failure)
+	if [[ -z ${missing// /} && $(apt-cache policy linux-source-7.3 2>/dev/null) == *Candidate* ]]; then
 		return 0
 	fi
 	[[ $(id -u) -eq 0 ]] || die "missing host tools: $(echo "$missing" | xargs)" \

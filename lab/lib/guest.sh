@@ -7,7 +7,9 @@
 #     $CACHE/vm, recreated for every boot;
 #   - one legacy e820 range (memmap=3G!8G: 8-11 GiB, clear of nfit_test's
 #     fake physical addresses at 4-8 GiB);
-#   - the staged modules bound over /lib/modules inside the guest.
+#   - the staged modules bound over /lib/modules inside the guest;
+#   - the run directory shared read-write as /tmp/daxpage-out (virtme-ng
+#     can only mount it below one of its writable overlays).
 
 LAB_GUEST_MEM=${LAB_GUEST_MEM:-12G}
 LAB_GUEST_CPUS=${LAB_GUEST_CPUS:-2}
@@ -17,7 +19,13 @@ LAB_BOOT_TIMEOUT=${LAB_BOOT_TIMEOUT:-300}
 LAB_GUEST_TIMEOUT=${LAB_GUEST_TIMEOUT:-2400}
 
 # Splats that fail a run when found in the guest's kernel log.
-SPLAT_RE='WARNING:|BUG:|Oops|KASAN|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked|hung_task|general protection fault|Kernel panic'
+SPLAT_RE='WARNING:|BUG:|Oops|KASAN|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked for more than|general protection fault|Kernel panic'
+
+# virtme-ng links the build tree's production modules in at boot, and udev
+# would load the nvdimm drivers for the QEMU NVDIMMs from there before the
+# suite binds its staged modules. modprobe's blacklist stops only alias
+# (udev) loads; the suite's explicit modprobe still works.
+NO_AUTOLOAD=nfit,libnvdimm,nd_pmem,nd_btt,nd_e820,dax_pmem,device_dax,kmem
 
 # kvm_probe BZIMAGE: print "kvm" if a KVM guest prints its banner within
 # 20 seconds, else "tcg". On these machines KVM guests hang at "Booting
@@ -52,7 +60,7 @@ boot_suite() {
 	for i in 0 1; do
 		rm -f "$vm/nv$i.img"
 		truncate -s "$LAB_NVDIMM_SIZE" "$vm/nv$i.img"
-		nv+=(-object "memory-backend-file,id=nvmem$i,share=on,mem-path=$vm/nv$i.img,size=$LAB_NVDIMM_SIZE,align=2M"
+		nv+=(-object "memory-backend-file,id=nvmem$i,share=on,mem-path=$vm/nv$i.img,size=$LAB_NVDIMM_SIZE,align=1G"
 			-device "nvdimm,memdev=nvmem$i,id=nv$i,label-size=2M")
 	done
 	[[ $accel == tcg ]] && accel_opt=(--disable-kvm)
@@ -60,10 +68,10 @@ boot_suite() {
 	{
 		with_timeout "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
 			--disable-microvm --force-9p --verbose --cpus "$LAB_GUEST_CPUS" \
-			--memory "$LAB_GUEST_MEM,slots=4,maxmem=64G" --cwd / --rwdir="$out" \
-			--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120" \
-			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && bash $LAB_DIR/guest/suite.sh $pass $out $bin" \
-			--qemu-opts -machine nvdimm=on "${nv[@]}" </dev/null \
+			--memory "$LAB_GUEST_MEM" --cwd / --rwdir="/tmp/daxpage-out=$out" \
+			--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
+			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && bash $LAB_DIR/guest/suite.sh $pass /tmp/daxpage-out $bin" \
+			--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]}" </dev/null \
 			2>"$out/$pass-console.log" |
 			while IFS= read -r line; do
 				printf '%s\n' "$line" >>"$out/$pass-suite.log"

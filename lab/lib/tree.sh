@@ -63,8 +63,10 @@ repo_init() {
 
 # import_tarball TARBALL TAG MESSAGE: make TAG a root commit holding TARBALL's
 # tree. Debian's tarball ignores everything at the top level (a .gitignore
-# stanza for its packaging repository); the import drops that stanza so that
-# the kernel's own ignore rules apply. The commit id is deterministic.
+# stanza for its packaging repository) and lacks the kernel's "!.gitignore"
+# style exceptions, so a plain add would miss every dot-file. The import
+# drops the stanza (so the kernel's own ignore rules apply to builds) and
+# adds every file of the tarball with -f. The commit id is deterministic.
 import_tarball() {
 	local tb=$1 tag=$2 msg=$3 tmp tree commit
 	if git -C "$REPO" rev-parse -q --verify "refs/tags/$tag^{commit}" >/dev/null; then
@@ -82,7 +84,7 @@ import_tarball() {
 		if i >= 0:
 		    open(p, 'w').write(s[:i].rstrip('\n') + '\n')
 	EOF
-	GIT_INDEX_FILE=$tmp.index git -C "$REPO" --work-tree="$tmp" add -A .
+	GIT_INDEX_FILE=$tmp.index git -C "$REPO" --work-tree="$tmp" add -A -f .
 	tree=$(GIT_INDEX_FILE=$tmp.index git -C "$REPO" write-tree)
 	commit=$(GIT_AUTHOR_DATE='2000-01-01T00:00:00Z' GIT_COMMITTER_DATE='2000-01-01T00:00:00Z' \
 		git -C "$REPO" "${GIT_ID[@]}" commit-tree "$tree" -m "$msg")
