@@ -60,8 +60,9 @@ configure() {
 
 # build_kernel LOGFILE: in $KDIR, bzImage, modules and the nfit_test modules.
 build_kernel() {
-	local logf=$1 total=0 watcher rc=0
+	local logf=$1 total=0 watcher rc=0 scratch=0
 	[[ -f $CACHE/objcount ]] && total=$(<"$CACHE/objcount")
+	[[ -f $KDIR/vmlinux ]] || scratch=1
 	progress_watch "$logf" build "$total" &
 	watcher=$!
 	# One kernel build at a time on this machine: the lock is shared with
@@ -78,12 +79,9 @@ build_kernel() {
 		die "kernel build failed in $KDIR (log: $logf)" \
 			"fix the first error above; the failing patch can be found with 'make bisect-build'"
 	fi
-	grep -cE '^  (CC|AS|LD) ' "$logf" >"$CACHE/objcount.new" || true
-	# Only a full build tells how many objects there are.
-	if [[ $(<"$CACHE/objcount.new") -gt $total ]]; then
-		mv "$CACHE/objcount.new" "$CACHE/objcount"
-	else
-		rm -f "$CACHE/objcount.new"
+	# Only a build from scratch tells how many objects there are.
+	if [[ $scratch == 1 ]]; then
+		grep -cE '^  (CC|AS|LD) ' "$logf" >"$CACHE/objcount" || true
 	fi
 	KVER=$(kmake -s kernelrelease)
 }

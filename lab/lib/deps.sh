@@ -6,11 +6,11 @@
 
 DEPS_BOOKWORM=(build-essential bc bison flex libelf-dev libssl-dev ccache cpio kmod python3
 	qemu-system-x86 udev ndctl daxctl jq xfsprogs e2fsprogs shellcheck git rsync xz-utils
-	dpkg-dev perl util-linux procps)
+	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup)
 DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu)
 # Commands that prove the packages above are installed.
 DEPS_CMDS=(gcc make bc bison flex ccache cpio depmod modinfo python3 qemu-system-x86_64 udevadm
-	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl)
+	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup)
 
 APT_SRC=/etc/apt/sources.list.d/daxpage-trixie.sources
 APT_PREF=/etc/apt/preferences.d/daxpage-trixie
@@ -22,6 +22,8 @@ deps_missing() {
 	done
 	[[ -f /usr/include/gelf.h ]] || echo libelf-dev
 	[[ -f /usr/include/openssl/ssl.h ]] || echo libssl-dev
+	# checkpatch's SPDX check runs scripts/spdxcheck.py with Debian's python3.
+	/usr/bin/python3 -c 'import ply, git' 2>/dev/null || echo python3-ply/python3-git
 }
 
 # mirror_uri: the first Debian URI of the system's apt sources.
