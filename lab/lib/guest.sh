@@ -70,7 +70,7 @@ boot_suite() {
 			--disable-microvm --force-9p --verbose --cpus "$LAB_GUEST_CPUS" \
 			--memory "$LAB_GUEST_MEM" --cwd / --rwdir="/tmp/daxpage-out=$out" \
 			--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
-			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && bash $LAB_DIR/guest/suite.sh $pass /tmp/daxpage-out $bin" \
+			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && DAXPAGE_XFS_REFLINK=${LAB_XFS_REFLINK:-0} bash $LAB_DIR/guest/suite.sh $pass /tmp/daxpage-out $bin" \
 			--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]}" </dev/null \
 			2>"$out/$pass-console.log" |
 			while IFS= read -r line; do
