@@ -1,7 +1,7 @@
 # daxpage: the README's commands. Everything real lives in lab/lab.
 LAB := lab/lab
 
-.PHONY: help deps run check bisect-build compare clean
+.PHONY: help deps run check bisect-build compare bench clean
 
 help:
 	@$(LAB) help
@@ -20,6 +20,9 @@ bisect-build:
 
 compare:
 	$(LAB) compare $(ARGS)
+
+bench:
+	$(LAB) bench $(ARGS)
 
 clean:
 	rm -rf results

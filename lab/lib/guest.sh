@@ -50,15 +50,18 @@ kvm_probe() {
 }
 
 # boot_suite PASS OUTDIR MODULES BINDIR ACCEL: one guest boot running the
-# suite. The console goes to OUTDIR/PASS-console.log and the suite's own
+# suite (GUEST_SCRIPT, default lab/guest/suite.sh; "lab bench" runs
+# lab/guest/bench.sh with QEMU_EXTRA="-icount ..."). The console goes to OUTDIR/PASS-console.log and the suite's own
 # output to OUTDIR/PASS-suite.log. Returns 0 when the suite ran to its end
 # (whatever its verdicts), 1 when the guest did not boot, hung or panicked.
 boot_suite() {
-	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm=$CACHE/vm rc=0 i
+	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm rc=0 i
 	local -a accel_opt=() nv=()
-	mkdir -p "$vm" "$out/$pass"
+	# The NVDIMM backing files (sparse), new for every boot and private to
+	# it, so that two lab runs on one machine do not share media.
+	mkdir -p "$CACHE/vm" "$out/$pass"
+	vm=$(mktemp -d "$CACHE/vm/boot.XXXXXX")
 	for i in 0 1; do
-		rm -f "$vm/nv$i.img"
 		truncate -s "$LAB_NVDIMM_SIZE" "$vm/nv$i.img"
 		nv+=(-object "memory-backend-file,id=nvmem$i,share=on,mem-path=$vm/nv$i.img,size=$LAB_NVDIMM_SIZE,align=1G"
 			-device "nvdimm,memdev=nvmem$i,id=nv$i,label-size=2M")
@@ -67,17 +70,18 @@ boot_suite() {
 	log "guest ($pass modules, $accel): booting; console: $out/$pass-console.log"
 	{
 		with_timeout "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
-			--disable-microvm --force-9p --verbose --cpus "$LAB_GUEST_CPUS" \
+			--disable-microvm --force-9p --verbose --cpus "${GUEST_CPUS:-$LAB_GUEST_CPUS}" \
 			--memory "$LAB_GUEST_MEM" --cwd / --rwdir="/tmp/daxpage-out=$out" \
 			--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
-			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && DAXPAGE_XFS_REFLINK=${LAB_XFS_REFLINK:-0} bash $LAB_DIR/guest/suite.sh $pass /tmp/daxpage-out $bin" \
-			--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]}" </dev/null \
+			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && DAXPAGE_BENCH_REPS=${LAB_BENCH_REPS:-5} DAXPAGE_BENCH_SIZE_MIB=${LAB_BENCH_SIZE_MIB:-1024} DAXPAGE_BENCH_BUF_MIB=${LAB_BENCH_BUF_MIB:-256} bash ${GUEST_SCRIPT:-$LAB_DIR/guest/suite.sh} $pass /tmp/daxpage-out $bin" \
+			--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]} ${QEMU_EXTRA:-}" </dev/null \
 			2>"$out/$pass-console.log" |
 			while IFS= read -r line; do
 				printf '%s\n' "$line" >>"$out/$pass-suite.log"
 				case $line in daxpage:*) printf '[guest] %s\n' "$line" ;; esac
 			done
 	} || rc=$?
+	rm -rf "$vm"
 	# Give the console tee a moment to drain.
 	sleep 1
 	if ! grep -q '^daxpage: suite done' "$out/$pass-suite.log" 2>/dev/null; then
