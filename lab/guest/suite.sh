@@ -374,7 +374,8 @@ if [[ -n ${FSDAX[nvdimm-dev]:-} && -x $BIN/dax_test ]]; then
 	mkdir -p "$MNT/reflink"
 	if check xfs-reflink-mount mkfs_mount xfs-reflink "${FSDAX[nvdimm-dev]}" "$MNT/reflink"; then
 		tap_prog xfs-reflink-selftests-dax DAX_TEST_DIR="$MNT/reflink" \
-			-- "$BIN/dax_test" -t reflink -t reflink_pmd_then_pte
+			-- "$BIN/dax_test" -t reflink -t reflink_pmd_then_pte \
+			-t reflink_pmd_then_pte_write
 		check xfs-reflink-umount umount "$MNT/reflink" || true
 	fi
 fi
