@@ -324,10 +324,17 @@ raw_refuses_dax() {
 # dm-writecache: write through the cache, flush, reload the table, read back
 # through the cache and from the origin. MODE p uses the cache device's DAX
 # mapping (dax_direct_access with pfns), MODE s plain block I/O.
+# udev still sees the uevents: let it finish with each one before making or
+# using the node, or its late handling of the previous device's removal
+# deletes the node of the new one.
 wc_create() {
 	# No udev rules for device-mapper in the guest: make the node by hand.
 	dmsetup create --noudevsync wc --table "0 $1 writecache $2 $3 $4 4096 0" &&
-		dmsetup mknodes wc && [[ -b /dev/mapper/wc ]]
+		settle && dmsetup mknodes wc && [[ -b /dev/mapper/wc ]]
+}
+wc_remove() {
+	settle
+	dmsetup remove --retry --noudevsync wc && settle
 }
 writecache() {
 	local mode=$1 origin=$2 cache=$3 sz
@@ -341,14 +348,14 @@ writecache() {
 	# the writes must occupy cache blocks.
 	dmsetup status wc | tee /dev/stderr | awk '$4 == 0 && $6 < $5 {ok = 1} END {exit !ok}'
 	dmsetup message wc 0 flush
-	settle; dmsetup remove --retry --noudevsync wc
+	wc_remove
 	wc_create "$sz" "$mode" "$origin" "$cache"
 	cmp -n 8388608 /tmp/wc.data /dev/mapper/wc
-	settle; dmsetup remove --retry --noudevsync wc
+	wc_remove
 	# Written back to the origin by the flush and the table teardown.
 	cmp -n 8388608 /tmp/wc.data "$origin"
 }
-export -f raw_refuses_dax wc_create writecache
+export -f raw_refuses_dax wc_create wc_remove writecache
 if [[ -n ${FSDAX[raw]:-} ]]; then
 	check raw-namespace-refuses-dax raw_refuses_dax "${FSDAX[raw]}" "$MNT/raw" || true
 	check dm-writecache-ssd-mode-on-raw writecache s "${FSDAX[wc-origin]}" "${FSDAX[raw]}" || true
