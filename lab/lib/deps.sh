@@ -8,6 +8,14 @@ DEPS_BOOKWORM=(build-essential bc bison flex libelf-dev libssl-dev ccache cpio k
 	qemu-system-x86 udev ndctl daxctl jq xfsprogs e2fsprogs shellcheck git rsync xz-utils
 	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup)
 DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu)
+# The ndctl suite (NDCTL_SRC only): what ndctl's meson build with the tests
+# needs, and what its test scripts call in the guest (the guest is the host's
+# root file system, so they are installed on the host). bookworm has no
+# systemd-dev: the build passes -Dsystemd=disabled instead.
+DEPS_NDCTL_BUILD=(meson ninja-build pkgconf cmake libkmod-dev libudev-dev uuid-dev libjson-c-dev
+	libkeyutils-dev libiniparser-dev libtraceevent-dev libtracefs-dev bash-completion)
+DEPS_NDCTL_RUN=(jq e2fsprogs xfsprogs parted trace-cmd fio dmsetup keyutils bsdextrautils xxd
+	uuid-runtime kmod hostname)
 # Commands that prove the packages above are installed.
 DEPS_CMDS=(gcc make bc bison flex ccache cpio depmod modinfo python3 qemu-system-x86_64 udevadm
 	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup)
@@ -24,6 +32,15 @@ deps_missing() {
 	[[ -f /usr/include/openssl/ssl.h ]] || echo libssl-dev
 	# checkpatch's SPDX check runs scripts/spdxcheck.py with Debian's python3.
 	/usr/bin/python3 -c 'import ply, git' 2>/dev/null || echo python3-ply/python3-git
+}
+
+# deps_pkgs_missing PKG...: the packages dpkg does not have installed. (For
+# the ndctl group: libraries and headers have no one command to probe.)
+deps_pkgs_missing() {
+	local p
+	for p in "$@"; do
+		[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"ok installed" ]] || printf '%s\n' "$p"
+	done
 }
 
 # mirror_uri: the first Debian URI of the system's apt sources.
@@ -77,32 +94,39 @@ apt_install() {
 			"read the log; 'apt-get update' and 'make deps' may help"
 }
 
-# deps_ensure [cross]: install what is missing; quick when nothing is.
+# deps_ensure [cross|ndctl]: install what is missing; quick when nothing is.
+# The groups come on top of the base packages: cross for bisect-build --arch,
+# ndctl for NDCTL_SRC.
 deps_ensure() {
-	local want_cross=${1:-} c missing
+	local group=${1:-} c missing fix="run 'sudo make deps' once, then retry as yourself"
 	mkdir -p "$CACHE"
 	missing=$(deps_missing)
-	if [[ $want_cross == cross ]]; then
+	if [[ $group == cross ]]; then
 		for c in s390x-linux-gnu-gcc aarch64-linux-gnu-gcc; do
 			command -v "$c" >/dev/null || missing+=" $c"
 		done
+	fi
+	if [[ $group == ndctl ]]; then
+		missing+=" $(deps_pkgs_missing "${DEPS_NDCTL_BUILD[@]}" "${DEPS_NDCTL_RUN[@]}" | xargs)"
+		fix="run 'sudo NDCTL_SRC=DIR lab/lab deps' once, then retry as yourself"
 	fi
 	deps_trixie_source
 	# (no "| grep -q" on apt-cache: with pipefail its SIGPIPE counts as failure)
 	if [[ -z ${missing// /} && $(apt-cache policy linux-source-7.3 2>/dev/null) == *Candidate* ]]; then
 		return 0
 	fi
-	[[ $(id -u) -eq 0 ]] || die "missing host tools: $(echo "$missing" | xargs)" \
-		"run 'sudo make deps' once, then retry as yourself"
+	[[ $(id -u) -eq 0 ]] || die "missing host tools: $(echo "$missing" | xargs)" "$fix"
 	log "installing host packages (missing: $(echo "$missing" | xargs))"
 	APT_UPDATED=0
 	apt_update
 	apt_install "${DEPS_BOOKWORM[@]}"
 	# virtme-ng is Architecture: all; take only it from trixie.
 	apt_install virtme-ng/trixie
-	[[ $want_cross == cross ]] && apt_install "${DEPS_CROSS[@]}"
-	missing=$(deps_missing)
-	[[ -z $missing ]] || die "still missing after apt-get: $(echo "$missing" | xargs)" \
+	[[ $group == cross ]] && apt_install "${DEPS_CROSS[@]}"
+	[[ $group == ndctl ]] && apt_install "${DEPS_NDCTL_BUILD[@]}" "${DEPS_NDCTL_RUN[@]}"
+	missing=$(deps_missing | xargs)
+	[[ $group == ndctl ]] && missing+=" $(deps_pkgs_missing "${DEPS_NDCTL_BUILD[@]}" "${DEPS_NDCTL_RUN[@]}" | xargs)"
+	[[ -z ${missing// /} ]] || die "still missing after apt-get: $(echo "$missing" | xargs)" \
 		"install them by hand and report the package name in an issue"
 	ok "host packages installed"
 }

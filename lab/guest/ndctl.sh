@@ -1,0 +1,235 @@
+#!/bin/bash
+# daxpage guest: ndctl's own test suites (the meson suites "ndctl" and "dax")
+# on the kernel under test, with the nfit_test modules. Runs inside the QEMU
+# guest as root; started by lab/lib/external.sh (ndctl_suite).
+#
+# usage: ndctl.sh PASS OUTDIR BUILD
+#   PASS    "test" (nfit_test modules staged in updates/)
+#   OUTDIR  a directory shared with the host; results go to OUTDIR/PASS/
+#   BUILD   ndctl's meson build directory, built on the host (read-only here)
+# The host writes OUTDIR/PASS/tests.tsv first (name, suite, program: the
+# tests to run, in meson's order) and OUTDIR/PASS/params (key=value).
+#
+#        ndctl.sh --wrap CMD...
+# is meson's --wrapper around every test (see wrap below).
+#
+# Writes, as each test ends (so that a hung guest still leaves the results
+# so far on the host): OUTDIR/PASS/suite.tap (the setup checks, then one line
+# per test named SUITE/TEST), results.tsv (name, status, seconds, meson's
+# verdict, reason), log/PROGRAM.log (each test's output), meson-logs/
+# (meson's testlog-bash.txt and .json: meson adds the wrapper's name), and
+# at the end dmesg.txt. Prints progress
+# lines starting with "daxpage:" and ends with "daxpage: suite done".
+set -euo pipefail
+
+# Drivers that udev would load for the e820 and ACPI.NFIT devices and for
+# new namespaces on a real machine. lab/lib/guest.sh keeps them from being
+# autoloaded (modprobe.blacklist= on the kernel command line, so that
+# virtme-ng's production modules are never picked up); the lab's own suite
+# loads them once by hand. ndctl's tests unload some of them on the way
+# (common's _cleanup: "modprobe -r nfit_test" also drops every dependency
+# left unused: nd_pmem, dax_pmem, device_dax, ...) and count on udev to bring
+# them back, so the wrapper loads them again before every test.
+PLATFORM_MODULES=(nfit nd_e820 nd_pmem nd_btt dax_pmem device_dax kmem)
+
+settle() { udevadm settle --timeout=60 2>/dev/null || sleep 2; }
+
+# wrap CMD...: run one test the way meson would, after restoring the
+# platform drivers, with its output kept in OUT/log/PROGRAM.log on the host
+# as it is written (and handed to meson at the end, for testlog.txt), and
+# with begin/end markers in the kernel log so that the host can tell which
+# test a kernel message came from. Exit status: the test's (77 = skip).
+wrap() {
+	local prog=${*: -1} log rc=0
+	prog=${prog##*/}
+	log=$DAXPAGE_NDCTL_OUT/log/$prog.log
+	if ! modprobe -a "${PLATFORM_MODULES[@]}" >"$log" 2>&1; then
+		echo "daxpage wrapper: modprobe -a ${PLATFORM_MODULES[*]} failed (above)" >>"$log"
+	fi
+	settle
+	echo "daxpage-ndctl: begin $prog" >/dev/kmsg
+	"$@" >>"$log" 2>&1 </dev/null || rc=$?
+	echo "daxpage-ndctl: end $prog rc=$rc" >/dev/kmsg
+	cat "$log"
+	exit "$rc"
+}
+if [[ ${1:-} == --wrap ]]; then
+	shift
+	wrap "$@"
+fi
+
+PASS=$1
+OUT=$2/$1
+BUILD=$3
+SELF=$(readlink -f "$0")
+T0=$(date +%s)
+N=0
+
+param() { sed -n "s/^$1=//p" "$OUT/params" | tail -n1; }
+MULT=$(param timeout_multiplier)
+DEADLINE=$(param deadline)
+SUBSET=$(param tests)
+
+mkdir -p "$OUT/log" "$OUT/meson-logs"
+: >"$OUT/suite.tap"
+: >"$OUT/results.tsv"
+
+say() { printf 'daxpage: [%5ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
+
+# result NAME STATUS [COMMENT] [SECONDS] [MESON-VERDICT]: STATUS ok, fail or
+# skip; one TAP line and one TSV line.
+result() {
+	local name=$1 st=$2 why=${3:-} secs=${4:-} verdict=${5:-}
+	N=$((N + 1))
+	why=${why//#/}
+	case $st in
+	ok) echo "ok $N - $name" >>"$OUT/suite.tap" ;;
+	skip) echo "ok $N - $name # SKIP $why" >>"$OUT/suite.tap" ;;
+	*) echo "not ok $N - $name${why:+ # $why}" >>"$OUT/suite.tap" ;;
+	esac
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$st" "${secs:--}" "${verdict:--}" "$why" >>"$OUT/results.tsv"
+	say "$st: $name${secs:+ (${secs}s)}${why:+ ($why)}"
+}
+
+# check NAME CMD...: one setup step; its output goes to log/setup-NAME.log.
+check() {
+	local name=$1
+	shift
+	say "run: setup/$name"
+	if "$@" >"$OUT/log/setup-$name.log" 2>&1; then
+		result "setup/$name" ok
+		return 0
+	fi
+	result "setup/$name" fail "see log/setup-$name.log"
+	tail -n 15 "$OUT/log/setup-$name.log" | sed 's/^/    /'
+	return 1
+}
+
+mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
+uname -a >"$OUT/uname.txt"
+cat /proc/cmdline >"$OUT/cmdline.txt"
+
+# --- setup ----------------------------------------------------------------
+# The same module check as the lab's suite (lab/guest/suite.sh): nfit_test
+# loads, and every module it overrides resolves to updates/ with the
+# out-of-tree taint. ndctl's C tests check the same (test/core.c) and would
+# otherwise fail with "appears to be production version".
+modules_test() {
+	local m
+	modprobe nfit_test || return
+	modprobe -a "${PLATFORM_MODULES[@]}" || return
+	settle
+	for m in libnvdimm nfit nd_pmem nd_e820 dax_pmem device_dax; do
+		modinfo -n "$m" | grep /updates/ || return
+	done
+	grep -q O /sys/module/libnvdimm/taint
+}
+check modules-nfit_test modules_test || true
+
+# Then back to the state of a fresh boot, which ndctl's tests assume: an
+# enabled region pins its bus provider module, so the C tests' reset
+# (test/core.c: disable nfit_test.0's regions, remove nfit_test, insert it
+# again) cannot remove nfit_test while nfit_test.1's regions are still
+# enabled, and skips with "nfit_test unavailable". ndctl's own _cleanup
+# (test/common) unloads it this way.
+nfit_test_unload() {
+	local ndctl=$BUILD/ndctl/ndctl
+	"$ndctl" disable-region -b nfit_test.0 all || return
+	"$ndctl" disable-region -b nfit_test.1 all || return
+	modprobe -r nfit_test || return
+	! grep -q '^nfit_test ' /proc/modules
+}
+check nfit_test-unload nfit_test_unload || true
+
+# The QEMU NVDIMMs start with blank label areas (the lab recreates their
+# backing files for every boot). Labels are needed for more than one
+# namespace per region (sub-section.sh, dm.sh, daxctl-devices.sh, align.sh).
+acpi_nfit_labels() {
+	local ndctl=$BUILD/ndctl/ndctl
+	"$ndctl" list -b ACPI.NFIT -D | jq -e 'length == 2' || return
+	"$ndctl" disable-region -b ACPI.NFIT all || return
+	"$ndctl" init-labels -f -b ACPI.NFIT all || return
+	"$ndctl" enable-region -b ACPI.NFIT all || return
+	settle
+	"$ndctl" list -b ACPI.NFIT -R
+}
+check acpi-nfit-labels acpi_nfit_labels || true
+
+# The root file system (and with it the build directory in the lab cache) is
+# read-only 9p here, but meson test writes its logs into BUILD/meson-logs and
+# runs every test with BUILD as its working directory, where the tests make
+# their mount points and trace-cmd its trace.dat. So: a tmpfs overlay over
+# BUILD, at the same path (meson's stored test commands name it), and
+# meson-logs bound to OUT/meson-logs on the host.
+writable_build() {
+	local w=/run/daxpage-ndctl
+	mkdir -p "$w/upper" "$w/work" || return
+	mount -t overlay daxpage-ndctl -o "lowerdir=$BUILD,upperdir=$w/upper,workdir=$w/work" "$BUILD" || return
+	mkdir -p "$BUILD/meson-logs" || return
+	mount --bind "$OUT/meson-logs" "$BUILD/meson-logs" || return
+	touch "$BUILD/.daxpage-writable" && rm "$BUILD/.daxpage-writable"
+}
+if ! check writable-build-dir writable_build; then
+	while IFS=$'\t' read -r name suite _; do
+		result "$suite/$name" fail "not run: no writable build directory"
+	done <"$OUT/tests.tsv"
+	dmesg >"$OUT/dmesg.txt"
+	echo "daxpage: suite done"
+	exit 0
+fi
+
+# --- the tests ------------------------------------------------------------
+# skip_reason LOG: what a skipped test said about why (ndctl's do_skip prints
+# "kernel X: reason"; the C tests print their own words).
+skip_reason() {
+	local r
+	r=$(grep -iE 'skip|not (supported|available)|missing|unable' "$1" 2>/dev/null | tail -n1 || true)
+	[[ -n $r ]] || r=$(grep -v '^+' "$1" 2>/dev/null | grep . | tail -n1 || true)
+	printf '%s' "${r:0:140}"
+}
+
+declare -A SEEN=()
+NTESTS=$(grep -c . "$OUT/tests.tsv" || true)
+# The tests meson runs: the whole "ndctl" and "dax" suites, or the host's
+# subset. Suites are given as project:suite because a bare "ndctl" also
+# matches the project, i.e. every test including the cxl suite.
+if [[ -n $SUBSET ]]; then
+	read -r -a SEL <<<"$SUBSET"
+else
+	SEL=(--suite ndctl:ndctl --suite ndctl:dax)
+fi
+say "meson test ($PASS modules): $NTESTS tests, timeout multiplier $MULT, deadline ${DEADLINE}s"
+export DAXPAGE_NDCTL_OUT=$OUT
+# meson prints one line per test as it ends:
+#   " 3/36 ndctl:ndctl / create.sh   OK   12.34s"
+#   "12/36 ndctl:dax / dm.sh         FAIL 20.01s   exit status 1"
+re='^ *[0-9]+/[0-9]+ +[^ ]+:([^ ]+) / ([^ ]+) +([A-Z]+) +([0-9.]+)s *(.*)$'
+# The deadline (a little short of the host's guest timeout) stops meson, so
+# that a test stuck in the kernel still leaves a report behind.
+while IFS= read -r line; do
+	printf '%s\n' "$line" >>"$OUT/meson-test.log"
+	[[ $line =~ $re ]] || continue
+	suite=${BASH_REMATCH[1]} name=${BASH_REMATCH[2]} verdict=${BASH_REMATCH[3]}
+	secs=${BASH_REMATCH[4]} extra=${BASH_REMATCH[5]}
+	[[ $extra == \(*\) ]] && extra=${extra:1:-1}
+	prog=$(awk -F'\t' -v n="$name" '$1 == n {print $3; exit}' "$OUT/tests.tsv")
+	SEEN[$name]=1
+	case $verdict in
+	OK | EXPECTEDFAIL) result "$suite/$name" ok "" "$secs" "$verdict" ;;
+	SKIP) result "$suite/$name" skip "$(skip_reason "$OUT/log/$prog.log")" "$secs" "$verdict" ;;
+	TIMEOUT) result "$suite/$name" fail "timed out after ${secs}s, see log/$prog.log" "$secs" "$verdict" ;;
+	INTERRUPT) result "$suite/$name" fail "stopped at the ${DEADLINE}s deadline, see log/$prog.log" "$secs" "$verdict" ;;
+	*) result "$suite/$name" fail "$verdict${extra:+ ($extra)}, see log/$prog.log" "$secs" "$verdict" ;;
+	esac
+done < <(timeout --kill-after=30 "$DEADLINE" meson test -C "$BUILD" --no-rebuild --logbase testlog \
+	--timeout-multiplier "$MULT" --wrapper "bash $SELF --wrap" "${SEL[@]}" 2>&1 || true)
+
+# Anything meson did not report (it was stopped at the deadline).
+while IFS=$'\t' read -r name suite _; do
+	[[ -n ${SEEN[$name]:-} ]] || result "$suite/$name" fail "not run: meson stopped at the ${DEADLINE}s deadline"
+done <"$OUT/tests.tsv"
+
+dmesg >"$OUT/dmesg.txt"
+say "ndctl suites done: $N results"
+echo "daxpage: suite done"
