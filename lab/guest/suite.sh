@@ -53,10 +53,10 @@ check() {
 	return 1
 }
 
-# tap_prog NAME ENV... -- PROG ARGS...: run a kselftest program, keep its TAP.
-# Exit 0 is a pass, 4 (KSFT_SKIP) a skip, anything else a failure.
-tap_prog() {
-	local name=$1 rc=0
+# tap_run NAME ENV... -- PROG ARGS...: run a kselftest program with ENV and
+# the test timeout, its output in tap/NAME.tap; returns its exit status.
+tap_run() {
+	local name=$1
 	local -a envs=()
 	shift
 	while [[ $1 != -- ]]; do
@@ -65,7 +65,14 @@ tap_prog() {
 	done
 	shift
 	say "run: $name"
-	env "${envs[@]}" timeout "$TEST_TIMEOUT" "$@" >"$OUT/tap/$name.tap" 2>&1 || rc=$?
+	env "${envs[@]}" timeout "$TEST_TIMEOUT" "$@" >"$OUT/tap/$name.tap" 2>&1
+}
+
+# tap_prog NAME ENV... -- PROG ARGS...: run a kselftest program, keep its TAP.
+# Exit 0 is a pass, 4 (KSFT_SKIP) a skip, anything else a failure.
+tap_prog() {
+	local name=$1 rc=0
+	tap_run "$@" || rc=$?
 	# Some kselftests (gup_test without debugfs) skip everything and still
 	# exit 0: that is a skip, not a pass.
 	if [[ $rc -eq 0 ]] && grep -qE '^# Totals: pass:0 .* skip:[1-9]' "$OUT/tap/$name.tap"; then
@@ -88,15 +95,8 @@ tap_prog() {
 # The per-case results in tap/NAME.tap stay as the program reported them.
 tap_expect() {
 	local name=$1 expect=$2 rc=0 unexpected missing
-	local -a envs=()
 	shift 2
-	while [[ $1 != -- ]]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	say "run: $name"
-	env "${envs[@]}" timeout "$TEST_TIMEOUT" "$@" >"$OUT/tap/$name.tap" 2>&1 || rc=$?
+	tap_run "$name" "$@" || rc=$?
 	if [[ $rc -eq 124 ]]; then
 		result "$name" fail "timed out after ${TEST_TIMEOUT}s"
 		return
