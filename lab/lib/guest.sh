@@ -18,6 +18,46 @@ LAB_NVDIMM_SIZE=${LAB_NVDIMM_SIZE:-3G}
 LAB_BOOT_TIMEOUT=${LAB_BOOT_TIMEOUT:-300}
 LAB_GUEST_TIMEOUT=${LAB_GUEST_TIMEOUT:-2400}
 
+# size_mib SIZE: a size with a K, M, G or T suffix (as QEMU and memmap= take
+# it) in MiB; empty when SIZE has another form.
+size_mib() {
+	local n=${1%[KkMmGgTt]}
+	[[ $n =~ ^[0-9]+$ && $1 != "$n" ]] || return 0
+	case ${1: -1} in
+	K | k) echo $((n / 1024)) ;;
+	M | m) echo "$n" ;;
+	G | g) echo $((n * 1024)) ;;
+	T | t) echo $((n * 1024 * 1024)) ;;
+	esac
+}
+
+# guest_layout_check: refuse a LAB_GUEST_MEM / LAB_MEMMAP pair that cannot
+# work. memmap=SIZE!START turns guest RAM into an e820 pmem range, so the
+# range must lie inside RAM: on q35 a guest with more than 2.75 GiB has 2 GiB
+# below 4 GiB and the rest from 4 GiB up. Past the end of RAM QEMU places the
+# NVDIMMs, which the range would then overlap (seen with 8G and 3G!8G: the
+# first NVDIMM namespace fails with -EBUSY). The range must also stay clear
+# of the fake physical addresses nfit_test hands out, 4-8 GiB.
+guest_layout_check() {
+	local mem size start ram_end
+	mem=$(size_mib "$LAB_GUEST_MEM")
+	size=$(size_mib "${LAB_MEMMAP%%!*}")
+	start=$(size_mib "${LAB_MEMMAP#*!}")
+	[[ -n $mem && -n $size && -n $start && $LAB_MEMMAP == *!* ]] ||
+		die "LAB_GUEST_MEM=$LAB_GUEST_MEM or LAB_MEMMAP=$LAB_MEMMAP is not a size (or SIZE!START)" \
+			"use forms like LAB_GUEST_MEM=12G and LAB_MEMMAP=3G!8G"
+	((mem > 2816)) ||
+		die "LAB_GUEST_MEM=$LAB_GUEST_MEM is too small: the guest needs more than 2.75 GiB" \
+			"unset LAB_GUEST_MEM (default 12G)"
+	ram_end=$((4096 + mem - 2048))
+	((start + size <= ram_end)) ||
+		die "memmap=$LAB_MEMMAP ends at $(((start + size) / 1024)) GiB, past the guest's RAM (LAB_GUEST_MEM=$LAB_GUEST_MEM ends at $((ram_end / 1024)) GiB); the NVDIMMs would overlap it" \
+			"raise LAB_GUEST_MEM to at least $(((start + size - 2048 + 1023) / 1024))G, or move LAB_MEMMAP"
+	((start >= 8192 || start + size <= 4096)) ||
+		die "memmap=$LAB_MEMMAP overlaps 4-8 GiB, where nfit_test places its fake pmem" \
+			"start LAB_MEMMAP at 8G or above (default 3G!8G)"
+}
+
 # Splats that fail a run when found in the guest's kernel log.
 SPLAT_RE='WARNING:|BUG:|Oops|KASAN|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked for more than|general protection fault|Kernel panic'
 
