@@ -16,6 +16,15 @@ DEPS_NDCTL_BUILD=(meson ninja-build pkgconf cmake libkmod-dev libudev-dev uuid-d
 	libkeyutils-dev libiniparser-dev libtraceevent-dev libtracefs-dev bash-completion)
 DEPS_NDCTL_RUN=(jq e2fsprogs xfsprogs parted trace-cmd fio dmsetup keyutils bsdextrautils xxd
 	uuid-runtime kmod hostname)
+# xfstests (XFSTESTS_SRC only): its build (plain make runs libtoolize,
+# autoconf and configure; the headers are the ones its configure requires or
+# uses when present: xfs, acl, uuid, aio, io_uring, gdbm, libcap), and the
+# programs its tests call that the base packages lack. Without the optional
+# ones the tests that need them report "not run".
+DEPS_XFSTESTS_BUILD=(autoconf automake libtool libtool-bin make gcc pkgconf xfslibs-dev uuid-dev
+	libacl1-dev libattr1-dev libaio-dev liburing-dev libgdbm-dev libgdbm-compat-dev libcap-dev)
+DEPS_XFSTESTS_RUN=(xfsprogs e2fsprogs acl attr bc fio gawk psmisc quota xfsdump uuid-runtime
+	dmsetup perl python3 kmod)
 # Commands that prove the packages above are installed.
 DEPS_CMDS=(gcc make bc bison flex ccache cpio depmod modinfo python3 qemu-system-x86_64 udevadm
 	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup)
@@ -94,9 +103,9 @@ apt_install() {
 			"read the log; 'apt-get update' and 'make deps' may help"
 }
 
-# deps_ensure [cross|ndctl]: install what is missing; quick when nothing is.
-# The groups come on top of the base packages: cross for bisect-build --arch,
-# ndctl for NDCTL_SRC.
+# deps_ensure [cross|ndctl|xfstests]: install what is missing; quick when
+# nothing is. The groups come on top of the base packages: cross for
+# bisect-build --arch, ndctl for NDCTL_SRC, xfstests for XFSTESTS_SRC.
 deps_ensure() {
 	local group=${1:-} c missing fix="run 'sudo make deps' once, then retry as yourself"
 	mkdir -p "$CACHE"
@@ -109,6 +118,10 @@ deps_ensure() {
 	if [[ $group == ndctl ]]; then
 		missing+=" $(deps_pkgs_missing "${DEPS_NDCTL_BUILD[@]}" "${DEPS_NDCTL_RUN[@]}" | xargs)"
 		fix="run 'sudo NDCTL_SRC=DIR lab/lab deps' once, then retry as yourself"
+	fi
+	if [[ $group == xfstests ]]; then
+		missing+=" $(deps_pkgs_missing "${DEPS_XFSTESTS_BUILD[@]}" "${DEPS_XFSTESTS_RUN[@]}" | xargs)"
+		fix="run 'sudo XFSTESTS_SRC=DIR lab/lab deps' once, then retry as yourself"
 	fi
 	deps_trixie_source
 	# (no "| grep -q" on apt-cache: with pipefail its SIGPIPE counts as failure)
@@ -124,8 +137,10 @@ deps_ensure() {
 	apt_install virtme-ng/trixie
 	[[ $group == cross ]] && apt_install "${DEPS_CROSS[@]}"
 	[[ $group == ndctl ]] && apt_install "${DEPS_NDCTL_BUILD[@]}" "${DEPS_NDCTL_RUN[@]}"
+	[[ $group == xfstests ]] && apt_install "${DEPS_XFSTESTS_BUILD[@]}" "${DEPS_XFSTESTS_RUN[@]}"
 	missing=$(deps_missing | xargs)
 	[[ $group == ndctl ]] && missing+=" $(deps_pkgs_missing "${DEPS_NDCTL_BUILD[@]}" "${DEPS_NDCTL_RUN[@]}" | xargs)"
+	[[ $group == xfstests ]] && missing+=" $(deps_pkgs_missing "${DEPS_XFSTESTS_BUILD[@]}" "${DEPS_XFSTESTS_RUN[@]}" | xargs)"
 	[[ -z ${missing// /} ]] || die "still missing after apt-get: $(echo "$missing" | xargs)" \
 		"install them by hand and report the package name in an issue"
 	ok "host packages installed"

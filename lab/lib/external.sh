@@ -326,4 +326,11 @@ external_summary() {
 	else
 		echo "ndctl suite: did not complete (see the log above)"
 	fi
+	if [[ -f $dir/xfstests/summary.txt ]]; then
+		cat "$dir/xfstests/summary.txt"
+	elif [[ -z ${XFSTESTS_SRC:-} ]]; then
+		echo "xfstests: not run (set XFSTESTS_SRC to an xfstests checkout)"
+	else
+		echo "xfstests: did not complete (see the log above)"
+	fi
 }
