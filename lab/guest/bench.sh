@@ -25,58 +25,25 @@ SIZE_MIB=${DAXPAGE_BENCH_SIZE_MIB:-1024}
 BUF_MIB=${DAXPAGE_BENCH_BUF_MIB:-256}
 MNT=/tmp/daxpage-bench
 TR=/sys/kernel/tracing
-T0=$(date +%s)
-N=0
+# shellcheck source=lab/guest/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
-mkdir -p "$OUT/log" "$MNT"
-: >"$OUT/suite.tap"
-say() { printf 'daxpage: [%4ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
-result() {
-	N=$((N + 1))
-	if [[ $2 == ok ]]; then
-		echo "ok $N - $1" >>"$OUT/suite.tap"
-	else
-		echo "not ok $N - $1${3:+ # $3}" >>"$OUT/suite.tap"
-	fi
-	say "$2: $1${3:+ ($3)}"
-}
+guest_start
+mkdir -p "$MNT"
+
 # step NAME CMD...: run CMD (output to log/NAME.log); a failure ends the bench.
 # CMD runs in this shell (it may set globals), where set -e does not apply:
 # the step functions check every command themselves.
-step() {
-	local name=$1
-	shift
-	say "run: $name"
-	if "$@" >"$OUT/log/$name.log" 2>&1; then
-		result "$name" ok
-	else
-		result "$name" fail "see log/$name.log"
-		tail -n 15 "$OUT/log/$name.log" | sed 's/^/    /'
-		finish
-	fi
-}
+step() { run_step "$1" "$OUT/log/$1.log" "log/$1.log" "${@:2}" || finish; }
 finish() {
 	dmesg >"$OUT/dmesg.txt"
 	say "bench done: $N checks"
 	echo "daxpage: suite done"
 	exit 0
 }
-settle() { udevadm settle --timeout=60 2>/dev/null || sleep 2; }
 now_ns() { date +%s%N; }
 
-mount -t tracefs nodev "$TR" 2>/dev/null || true
-uname -a >"$OUT/uname.txt"
-cat /proc/cmdline >"$OUT/cmdline.txt"
-
-modules() {
-	local m
-	for m in nfit nd_e820 nd_pmem dax_pmem; do
-		modprobe "$m" || return
-	done
-	settle
-	! modinfo -n nd_pmem | grep -q /updates/
-}
-step modules-production modules
+step modules-production modules_production
 
 # The e820 range (memmap=) as fsdax: time the bind to nd_pmem of the device
 # that nd_pmem drives (what "ndctl enable-namespace" does; the probe maps
@@ -133,12 +100,8 @@ settle
 RAW=""
 raw_ns() {
 	local js reg
-	ndctl disable-region -b ACPI.NFIT all || return
-	ndctl init-labels -f -b ACPI.NFIT all || return
-	ndctl enable-region -b ACPI.NFIT all || return
-	settle
-	reg=$(ndctl list -b ACPI.NFIT -R | jq -r '[.[].dev] | sort | .[0] // empty')
-	[[ -n $reg ]] || { echo "no ACPI.NFIT region (QEMU NVDIMMs missing?)"; return 1; }
+	nvdimm_labels ndctl || { echo "no two ACPI.NFIT regions with labels (QEMU NVDIMMs missing?)"; return 1; }
+	reg=$(head -n1 "$OUT/nvdimm-regions.txt")
 	js=$(ndctl create-namespace -r "$reg" -m raw -s "${BUF_MIB}M") || return
 	echo "$js"
 	RAW=/dev/$(jq -r .blockdev <<<"$js")

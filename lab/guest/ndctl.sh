@@ -31,8 +31,9 @@ set -euo pipefail
 # left unused: nd_pmem, dax_pmem, device_dax, ...) and count on udev to bring
 # them back, so the wrapper loads them again before every test.
 PLATFORM_MODULES=(nfit nd_e820 nd_pmem nd_btt dax_pmem device_dax kmem)
-
-settle() { udevadm settle --timeout=60 2>/dev/null || sleep 2; }
+SELF=$(readlink -f "$0")
+# shellcheck source=lab/guest/lib.sh
+. "${SELF%/*}/lib.sh"
 
 # wrap CMD...: run one test the way meson would, after restoring the
 # platform drivers, with its output kept in OUT/log/PROGRAM.log on the host
@@ -61,71 +62,34 @@ fi
 PASS=$1
 OUT=$2/$1
 BUILD=$3
-SELF=$(readlink -f "$0")
-T0=$(date +%s)
-N=0
 
 param() { sed -n "s/^$1=//p" "$OUT/params" | tail -n1; }
 MULT=$(param timeout_multiplier)
 DEADLINE=$(param deadline)
 SUBSET=$(param tests)
 
-mkdir -p "$OUT/log" "$OUT/meson-logs"
-: >"$OUT/suite.tap"
+guest_start
+mkdir -p "$OUT/meson-logs"
 : >"$OUT/results.tsv"
 
-say() { printf 'daxpage: [%5ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
-
-# result NAME STATUS [COMMENT] [SECONDS] [MESON-VERDICT]: STATUS ok, fail or
+# result NAME STATUS [REASON] [SECONDS] [MESON-VERDICT]: STATUS ok, fail or
 # skip; one TAP line and one TSV line.
 result() {
-	local name=$1 st=$2 why=${3:-} secs=${4:-} verdict=${5:-}
-	N=$((N + 1))
-	why=${why//#/}
-	case $st in
-	ok) echo "ok $N - $name" >>"$OUT/suite.tap" ;;
-	skip) echo "ok $N - $name # SKIP $why" >>"$OUT/suite.tap" ;;
-	*) echo "not ok $N - $name${why:+ # $why}" >>"$OUT/suite.tap" ;;
-	esac
-	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$st" "${secs:--}" "${verdict:--}" "$why" >>"$OUT/results.tsv"
-	say "$st: $name${secs:+ (${secs}s)}${why:+ ($why)}"
+	local why=${3:-}
+	tap_result "$1" "$2" "$why" "${4:+${4}s}"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${4:--}" "${5:--}" "${why//#/}" >>"$OUT/results.tsv"
 }
 
-# check NAME CMD...: one setup step; its output goes to log/setup-NAME.log.
-check() {
-	local name=$1
-	shift
-	say "run: setup/$name"
-	if "$@" >"$OUT/log/setup-$name.log" 2>&1; then
-		result "setup/$name" ok
-		return 0
-	fi
-	result "setup/$name" fail "see log/setup-$name.log"
-	tail -n 15 "$OUT/log/setup-$name.log" | sed 's/^/    /'
-	return 1
-}
-
-mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
-mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
-uname -a >"$OUT/uname.txt"
-cat /proc/cmdline >"$OUT/cmdline.txt"
+# check NAME CMD...: one setup step, in this shell; its output goes to
+# log/setup-NAME.log.
+check() { run_step "setup/$1" "$OUT/log/setup-$1.log" "log/setup-$1.log" "${@:2}"; }
 
 # --- setup ----------------------------------------------------------------
 # The same module check as the lab's suite (lab/guest/suite.sh): nfit_test
 # loads, and every module it overrides resolves to updates/ with the
 # out-of-tree taint. ndctl's C tests check the same (test/core.c) and would
 # otherwise fail with "appears to be production version".
-modules_test() {
-	local m
-	modprobe nfit_test || return
-	modprobe -a "${PLATFORM_MODULES[@]}" || return
-	settle
-	for m in libnvdimm nfit nd_pmem nd_e820 dax_pmem device_dax; do
-		modinfo -n "$m" | grep /updates/ || return
-	done
-	grep -q O /sys/module/libnvdimm/taint
-}
-check modules-nfit_test modules_test || true
+check modules-nfit_test modules_nfit_test "${PLATFORM_MODULES[@]}" || true
 
 # Then back to the state of a fresh boot, which ndctl's tests assume: an
 # enabled region pins its bus provider module, so the C tests' reset
@@ -145,16 +109,7 @@ check nfit_test-unload nfit_test_unload || true
 # The QEMU NVDIMMs start with blank label areas (the lab recreates their
 # backing files for every boot). Labels are needed for more than one
 # namespace per region (sub-section.sh, dm.sh, daxctl-devices.sh, align.sh).
-acpi_nfit_labels() {
-	local ndctl=$BUILD/ndctl/ndctl
-	"$ndctl" list -b ACPI.NFIT -D | jq -e 'length == 2' || return
-	"$ndctl" disable-region -b ACPI.NFIT all || return
-	"$ndctl" init-labels -f -b ACPI.NFIT all || return
-	"$ndctl" enable-region -b ACPI.NFIT all || return
-	settle
-	"$ndctl" list -b ACPI.NFIT -R
-}
-check acpi-nfit-labels acpi_nfit_labels || true
+check acpi-nfit-labels nvdimm_labels "$BUILD/ndctl/ndctl" || true
 
 # The root file system (and with it the build directory in the lab cache) is
 # read-only 9p here, but meson test writes its logs into BUILD/meson-logs and

@@ -17,25 +17,11 @@ BIN=$3
 TEST_TIMEOUT=${DAXPAGE_TEST_TIMEOUT:-900}
 MNT=/tmp/daxpage-mnt
 EXPECT=$(dirname "$(readlink -f "$0")")/expect
-T0=$(date +%s)
-N=0
+# shellcheck source=lab/guest/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
-mkdir -p "$OUT/tap" "$OUT/log" "$MNT"
-: >"$OUT/suite.tap"
-
-say() { printf 'daxpage: [%4ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
-
-# result NAME STATUS [COMMENT]: STATUS is ok, fail or skip.
-result() {
-	local name=$1 st=$2 why=${3:-}
-	N=$((N + 1))
-	case $st in
-	ok) echo "ok $N - $name" >>"$OUT/suite.tap" ;;
-	skip) echo "ok $N - $name # SKIP $why" >>"$OUT/suite.tap" ;;
-	*) echo "not ok $N - $name${why:+ # $why}" >>"$OUT/suite.tap" ;;
-	esac
-	say "$st: $name${why:+ ($why)}"
-}
+guest_start
+mkdir -p "$OUT/tap" "$MNT"
 
 # check NAME CMD...: one shell-level check; its output goes to log/NAME.log.
 check() {
@@ -117,65 +103,29 @@ tap_expect() {
 	fi
 }
 
-settle() { udevadm settle --timeout=60 2>/dev/null || sleep 2; }
-
 # json_field JSON FILTER: one field of a JSON object, or nothing.
 json_field() { jq -r "$2 // empty" <<<"$1"; }
 
-mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
-mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
-uname -a >"$OUT/uname.txt"
-cat /proc/cmdline >"$OUT/cmdline.txt"
-
 # --- modules --------------------------------------------------------------
-modules_test() {
-	local m
-	modprobe nfit_test
-	modprobe nd_e820
-	for m in libnvdimm nfit nd_pmem nd_e820 dax_pmem device_dax; do
-		modinfo -n "$m" | grep /updates/
-	done
-	# Out-of-tree taint: the test build of libnvdimm is what got loaded.
-	grep -q O /sys/module/libnvdimm/taint
-}
 nfit_test_bus() {
 	settle
 	ndctl list -B | jq -e '[.[].dev] | index("nfit_test.0") and index("nfit_test.1")'
 	ndctl list -b nfit_test.0 -D | jq -e 'length > 0'
 }
-modules_prod() {
-	modprobe nfit
-	modprobe nd_e820
-	modprobe nd_pmem
-	modprobe dax_pmem
-	! modinfo -n nd_pmem | grep -q /updates/
-}
-export -f settle json_field modules_test modules_prod nfit_test_bus
+export -f settle json_field modules_nfit_test modules_production nfit_test_bus nvdimm_labels
 if [[ $PASS == test ]]; then
-	check modules-nfit_test modules_test || true
+	check modules-nfit_test modules_nfit_test nd_e820 || true
 	check nfit_test-bus-enumerates nfit_test_bus || true
 else
-	check modules-production modules_prod || true
+	check modules-production modules_production || true
 fi
 modprobe device_dax || true
 modprobe kmem || true
 settle
 
 # --- namespaces -----------------------------------------------------------
-setup_nvdimm() {
-	local r
-	ndctl list -b ACPI.NFIT -D | jq -e 'length == 2'
-	ndctl disable-region -b ACPI.NFIT all
-	ndctl init-labels -f -b ACPI.NFIT all
-	ndctl enable-region -b ACPI.NFIT all
-	settle
-	r=$(ndctl list -b ACPI.NFIT -R | jq -r '[.[].dev] | sort | .[]')
-	echo "$r" >"$OUT/nvdimm-regions.txt"
-	[[ $(wc -l <<<"$r") -eq 2 ]]
-}
-export -f setup_nvdimm
 export OUT
-check qemu-nvdimm-labels setup_nvdimm || true
+check qemu-nvdimm-labels nvdimm_labels || true
 
 declare -A FSDAX=()
 REG0=$(sed -n 1p "$OUT/nvdimm-regions.txt" 2>/dev/null || true)
@@ -204,18 +154,8 @@ setup_e820() {
 	create_ns e820-mem -f -e "$ns" -m fsdax -M mem
 }
 
-# create_ns runs in this shell (it fills FSDAX), so time it by hand.
-ns_check() {
-	local name=$1
-	shift
-	say "run: $name"
-	if "$@" >"$OUT/log/$name.log" 2>&1; then
-		result "$name" ok
-	else
-		result "$name" fail "see log/$name.log"
-		tail -n 15 "$OUT/log/$name.log" | sed 's/^/    /'
-	fi
-}
+# create_ns runs in this shell (it fills FSDAX).
+ns_check() { run_step "$1" "$OUT/log/$1.log" "log/$1.log" "${@:2}" || true; }
 DEVDAX=""
 if [[ -n $REG0 && -n $REG1 ]]; then
 	ns_check ns-nvdimm-fsdax-map-dev create_ns nvdimm-dev -r "$REG0" -m fsdax -M dev -s 1G -a 2M

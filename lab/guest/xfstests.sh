@@ -25,8 +25,8 @@ PASS=$1
 OUTDIR=$2
 OUT=$2/$1
 TREE=$3
-T0=$(date +%s)
-N=0
+# shellcheck source=lab/guest/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 # check writes next to itself (check.out and the like): it runs from an
 # overlay of TREE, with its upper layer in /run.
 XT=/run/daxpage-xfstests/xfstests
@@ -40,47 +40,22 @@ XGROUPS=$(param groups)
 TESTS=$(param tests)
 DEADLINE=$(param deadline)
 
-mkdir -p "$OUT/log" "$TEST_MNT" "$SCRATCH_MNT"
-: >"$OUT/suite.tap"
+guest_start
+mkdir -p "$TEST_MNT" "$SCRATCH_MNT"
 : >"$OUT/results.tsv"
-
-say() { printf 'daxpage: [%5ds] %s\n' $(( $(date +%s) - T0 )) "$*"; }
 
 # result NAME STATUS [REASON]: STATUS ok, fail or skip; one TAP line and
 # one TSV line.
 result() {
-	local name=$1 st=$2 why=${3:-}
-	N=$((N + 1))
-	why=${why//#/}
-	case $st in
-	ok) echo "ok $N - $name" >>"$OUT/suite.tap" ;;
-	skip) echo "ok $N - $name # SKIP $why" >>"$OUT/suite.tap" ;;
-	*) echo "not ok $N - $name${why:+ # $why}" >>"$OUT/suite.tap" ;;
-	esac
-	printf '%s\t%s\t%s\n' "$name" "$st" "$why" >>"$OUT/results.tsv"
-	say "$st: $name${why:+ ($why)}"
+	local why=${3:-}
+	tap_result "$1" "$2" "$why"
+	printf '%s\t%s\t%s\n' "$1" "$2" "${why//#/}" >>"$OUT/results.tsv"
 }
 
-# check NAME CMD...: one setup step; its output goes to log/NAME.log.
-check() {
-	local name=$1
-	shift
-	say "run: setup/$name"
-	if "$@" >"$OUT/log/$name.log" 2>&1; then
-		result "setup/$name" ok
-		return 0
-	fi
-	result "setup/$name" fail "see xfstests/$PASS/log/$name.log"
-	tail -n 15 "$OUT/log/$name.log" | sed 's/^/    /'
-	return 1
-}
+# check NAME CMD...: one setup step, in this shell; its output goes to
+# log/NAME.log.
+check() { run_step "setup/$1" "$OUT/log/$1.log" "xfstests/$PASS/log/$1.log" "${@:2}"; }
 
-settle() { udevadm settle --timeout=60 2>/dev/null || sleep 2; }
-
-mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
-mount -t debugfs nodev /sys/kernel/debug 2>/dev/null || true
-uname -a >"$OUT/uname.txt"
-cat /proc/cmdline >"$OUT/cmdline.txt"
 # The kernel log, as it is written: it survives a hang, and a long run
 # cannot overflow the ring buffer before it is saved. xfstests writes
 # "run fstests TEST at DATE" into it before each test.
@@ -89,30 +64,11 @@ KLOG_PID=$!
 
 # --- setup ----------------------------------------------------------------
 # The platform drivers, loaded by hand as in the lab suite's prod pass
-# (lab/lib/guest.sh keeps udev from autoloading them); none may come from
-# updates/ (nfit_test's).
-modules_prod() {
-	modprobe nfit || return
-	modprobe nd_e820 || return
-	modprobe nd_pmem || return
-	modprobe dax_pmem || return
-	! modinfo -n nd_pmem | grep /updates/
-}
-check modules-production modules_prod || true
+# (lab/lib/guest.sh keeps udev from autoloading them).
+check modules-production modules_production || true
 settle
 
 # Labels on both QEMU NVDIMMs (blank at every boot), as the lab suite does.
-nvdimm_labels() {
-	local r
-	ndctl list -b ACPI.NFIT -D | jq -e 'length == 2' || return
-	ndctl disable-region -b ACPI.NFIT all || return
-	ndctl init-labels -f -b ACPI.NFIT all || return
-	ndctl enable-region -b ACPI.NFIT all || return
-	settle
-	r=$(ndctl list -b ACPI.NFIT -R | jq -r '[.[].dev] | sort | .[]') || return
-	echo "$r" >"$OUT/nvdimm-regions.txt"
-	[[ $(grep -c . <<<"$r") -eq 2 ]]
-}
 check acpi-nfit-labels nvdimm_labels || true
 
 # One fsdax namespace with its memmap in pmem (map=dev) over the whole of
