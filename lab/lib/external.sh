@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # External test suites, each in a guest boot of its own on the kernel under
-# test, after the lab's own passes. Today: ndctl's test suite (NDCTL_SRC).
+# test, after the lab's own passes: ndctl's test suite (NDCTL_SRC, here) and
+# xfstests (XFSTESTS_SRC, lab/lib/xfstests.sh). Both use the helpers here:
+# src_key and src_snapshot (the cache key and copy of a source checkout),
+# external_boot (the guest) and external_summary_one (the summary lines).
 #
 # NDCTL_SRC=DIR is an ndctl checkout (v83 or later: v83 fixed dax.sh's
 # parsing of trace-cmd's output). The lab runs ndctl's meson suites "ndctl"
@@ -77,41 +80,68 @@ ndctl_check_src() {
 	warn "************************************************************************"
 }
 
-# ndctl_git ARGS...: git in NDCTL_SRC, also when the checkout belongs to
+# src_git DIR ARGS...: git in the checkout DIR, also when it belongs to
 # another user (git would refuse it as "dubious ownership").
-ndctl_git() { git -c safe.directory="$NDCTL_SRC" -C "$NDCTL_SRC" "$@"; }
+src_git() { git -c safe.directory="$1" -C "$1" "${@:2}"; }
 
-# ndctl_src_key: the cache key of NDCTL_SRC's content: the short HEAD, plus a
-# hash of the uncommitted changes (tracked and untracked) when there are any;
-# a content hash when NDCTL_SRC is not a git checkout.
-ndctl_src_key() {
-	local head
-	if head=$(ndctl_git rev-parse --short=12 HEAD 2>/dev/null); then
-		if [[ -z $(ndctl_git status --porcelain 2>/dev/null) ]]; then
+# src_key DIR: the cache key of an external suite's source DIR: the short
+# HEAD, plus a hash of the uncommitted changes (tracked and untracked) when
+# there are any; a content hash when DIR is not a git checkout.
+src_key() {
+	local dir=$1 head
+	if head=$(src_git "$dir" rev-parse --short=12 HEAD 2>/dev/null); then
+		if [[ -z $(src_git "$dir" status --porcelain 2>/dev/null) ]]; then
 			echo "$head"
 		else
-			echo "$head-dirty-$( { ndctl_git diff HEAD --binary
-				ndctl_git ls-files -z -o --exclude-standard |
-					(cd "$NDCTL_SRC" && xargs -0r sha256sum); } | sha256sum | cut -c1-8)"
+			echo "$head-dirty-$( { src_git "$dir" diff HEAD --binary
+				src_git "$dir" ls-files -z -o --exclude-standard |
+					(cd "$dir" && xargs -0r sha256sum); } | sha256sum | cut -c1-8)"
 		fi
 	else
-		echo "tree-$(cd "$NDCTL_SRC" && find . -path ./.git -prune -o -type f -print0 |
+		echo "tree-$(cd "$dir" && find . -path ./.git -prune -o -type f -print0 |
 			LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum | cut -c1-12)"
 	fi
 }
 
-# ndctl_snapshot DEST: copy NDCTL_SRC's files (a git checkout: the tracked
-# and untracked files git does not ignore) to DEST.
-ndctl_snapshot() {
-	local dest=$1
+# src_snapshot DIR DEST: copy the source DIR's files (a git checkout: the
+# tracked and untracked files git does not ignore) to DEST.
+src_snapshot() {
+	local dir=$1 dest=$2
 	mkdir -p "$dest"
-	if ndctl_git rev-parse -q --verify HEAD >/dev/null 2>&1; then
+	if src_git "$dir" rev-parse -q --verify HEAD >/dev/null 2>&1; then
 		# (--ignore-failed-read: a tracked file deleted in the checkout.)
-		ndctl_git ls-files -z -c -o --exclude-standard |
-			(cd "$NDCTL_SRC" && tar --null --ignore-failed-read --warning=no-failed-read -T - -cf -) | tar -xf - -C "$dest"
+		src_git "$dir" ls-files -z -c -o --exclude-standard |
+			(cd "$dir" && tar --null --ignore-failed-read --warning=no-failed-read -T - -cf -) | tar -xf - -C "$dest"
 	else
-		cp -a "$NDCTL_SRC/." "$dest/"
+		cp -a "$dir/." "$dest/"
 	fi
+}
+
+# accel_default ACCEL KNOB KVM_DEFAULT TCG_DEFAULT: KNOB if set, else the
+# default for ACCEL (kvm or tcg): for guest timeouts and the like.
+accel_default() {
+	if [[ -n $2 ]]; then
+		echo "$2"
+	elif [[ $1 == kvm ]]; then
+		echo "$3"
+	else
+		echo "$4"
+	fi
+}
+
+# external_boot PASS OUT SCRIPT BINDIR NVDIMM_SIZE TIMEOUT: boot the kernel
+# under test (KDIR) with this run's staged PASS modules ("test" or "prod")
+# and accel, and run the guest script SCRIPT (lab/guest/) with BINDIR, two
+# NVDIMMs of NVDIMM_SIZE and a guest timeout of TIMEOUT seconds; results in
+# OUT (boot_suite, lab/lib/guest.sh). Returns boot_suite's status.
+external_boot() {
+	local pass=$1 out=$2 bindir=$4 mods accel
+	# These shadow the globals that boot_suite reads, for this boot only.
+	# shellcheck disable=SC2034
+	local GUEST_SCRIPT=$LAB_DIR/guest/$3 LAB_NVDIMM_SIZE=$5 LAB_GUEST_TIMEOUT=$6
+	mods=$CACHE/stage/$(basename "$KDIR")/$pass/lib/modules
+	accel=$(<"$RUN_DIR/accel")
+	boot_suite "$pass" "$out" "$mods" "$bindir" "$accel"
 }
 
 # ndctl_build DIR: install the ndctl packages if needed (lab/lib/deps.sh,
@@ -135,7 +165,7 @@ ndctl_build() {
 	fi
 	log "ndctl v$NDCTL_VERSION ($key): building in $dir (log: $logf)"
 	rm -rf "$dir"
-	ndctl_snapshot "$dir/src"
+	src_snapshot "$NDCTL_SRC" "$dir/src"
 	# Debian 12 ships no systemd-dev (systemd.pc); ndctl wants it only to
 	# install its units, which the lab never installs.
 	if grep -qs "option('systemd'" "$dir/src/meson_options.txt" "$dir/src/meson.options"; then
@@ -171,13 +201,12 @@ ndctl_tests() {
 # to their end (whatever the verdicts), 1 when it did not or ndctl did not
 # build: the lab's own results are kept either way.
 ndctl_suite() {
-	local mods accel out=$RUN_DIR/ndctl rc=0 mult tmo n
-	mods=$CACHE/stage/$(basename "$KDIR")/test/lib/modules
+	local accel out=$RUN_DIR/ndctl rc=0 mult tmo n
 	accel=$(<"$RUN_DIR/accel")
 	ndctl_check_src
 	rm -rf "$out"
 	mkdir -p "$out/test"
-	NDCTL_BUILD_DIR=$CACHE/ndctl/$(ndctl_src_key)/build
+	NDCTL_BUILD_DIR=$CACHE/ndctl/$(src_key "$NDCTL_SRC")/build
 	if ! stage ndctl-build ndctl_build_contained "${NDCTL_BUILD_DIR%/build}"; then
 		echo "ndctl suite: not run: building ndctl v$NDCTL_VERSION failed (log: ${NDCTL_BUILD_DIR%/build}/build.log)" |
 			tee "$out/summary.txt" >&2
@@ -195,13 +224,8 @@ ndctl_suite() {
 		return 1
 	fi
 	n=$(wc -l <"$out/test/tests.tsv")
-	if [[ $accel == kvm ]]; then
-		mult=${LAB_NDCTL_TIMEOUT_MULT:-1}
-		tmo=${LAB_NDCTL_GUEST_TIMEOUT:-3600}
-	else
-		mult=${LAB_NDCTL_TIMEOUT_MULT:-4}
-		tmo=${LAB_NDCTL_GUEST_TIMEOUT:-10800}
-	fi
+	mult=$(accel_default "$accel" "${LAB_NDCTL_TIMEOUT_MULT:-}" 1 4)
+	tmo=$(accel_default "$accel" "${LAB_NDCTL_GUEST_TIMEOUT:-}" 3600 10800)
 	{
 		echo "timeout_multiplier=$mult"
 		# meson inside the guest stops 10 minutes before the host kills
@@ -218,22 +242,10 @@ ndctl_suite() {
 		echo "guest: $accel, meson --timeout-multiplier $mult, guest timeout ${tmo}s, 2x ${LAB_NDCTL_NVDIMM_SIZE:-6G} NVDIMM, memmap=$LAB_MEMMAP"
 	} >"$out/version"
 	log "ndctl suite: $n tests on the test modules ($accel; up to ${tmo}s; results: $out)"
-	stage guest-ndctl ndctl_boot "$mods" "$accel" "$tmo" || rc=$?
+	stage guest-ndctl external_boot test "$out" ndctl.sh "$NDCTL_BUILD_DIR" \
+		"${LAB_NDCTL_NVDIMM_SIZE:-6G}" "$tmo" || rc=$?
 	ndctl_collect "$out" "$rc"
 	return "$rc"
-}
-
-# ndctl_boot MODULES ACCEL TIMEOUT: the guest, through boot_suite with the
-# ndctl guest script, the ndctl build as its BINDIR, and its own timeout and
-# NVDIMM size.
-ndctl_boot() {
-	local mods=$1 accel=$2
-	# These shadow the globals that boot_suite reads, for this boot only.
-	# shellcheck disable=SC2034
-	local GUEST_SCRIPT=$LAB_DIR/guest/ndctl.sh LAB_GUEST_TIMEOUT=$3
-	# shellcheck disable=SC2034
-	local LAB_NVDIMM_SIZE=${LAB_NDCTL_NVDIMM_SIZE:-6G}
-	boot_suite test "$RUN_DIR/ndctl" "$mods" "$NDCTL_BUILD_DIR" "$accel"
 }
 
 # ndctl_collect OUT GUEST_RC: complete the results of a guest that did not
@@ -316,21 +328,24 @@ ndctl_summary_lines() {
 		echo "  no journald in the guest: check_dmesg is blind in ${tests[*]} (the splat scan covers them)"
 }
 
+# external_summary_one DIR NAME SRCVAR HINT: the summary lines of the
+# external suite whose results are in DIR (its summary.txt), or why there
+# are none: SRCVAR (the variable that turns it on) is not set, with HINT,
+# or the suite did not complete.
+external_summary_one() {
+	if [[ -f $1/summary.txt ]]; then
+		cat "$1/summary.txt"
+	elif [[ -z ${!3:-} ]]; then
+		echo "$2: not run ($4)"
+	else
+		echo "$2: did not complete (see the log above)"
+	fi
+}
+
 # external_summary RUN_DIR: the external suites' lines for summary.txt.
 external_summary() {
-	local dir=$1
-	if [[ -f $dir/ndctl/summary.txt ]]; then
-		cat "$dir/ndctl/summary.txt"
-	elif [[ -z ${NDCTL_SRC:-} ]]; then
-		echo "ndctl suite: not run (set NDCTL_SRC to an ndctl >= v$NDCTL_MIN_VERSION checkout)"
-	else
-		echo "ndctl suite: did not complete (see the log above)"
-	fi
-	if [[ -f $dir/xfstests/summary.txt ]]; then
-		cat "$dir/xfstests/summary.txt"
-	elif [[ -z ${XFSTESTS_SRC:-} ]]; then
-		echo "xfstests: not run (set XFSTESTS_SRC to an xfstests checkout)"
-	else
-		echo "xfstests: did not complete (see the log above)"
-	fi
+	external_summary_one "$1/ndctl" "ndctl suite" NDCTL_SRC \
+		"set NDCTL_SRC to an ndctl >= v$NDCTL_MIN_VERSION checkout"
+	external_summary_one "$1/xfstests" xfstests XFSTESTS_SRC \
+		"set XFSTESTS_SRC to an xfstests checkout"
 }

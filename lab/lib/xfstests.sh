@@ -16,7 +16,7 @@
 # read-only over 9p; see external.sh for why): the checkout's files are
 # copied to $CACHE/xfstests/KEY/xfstests and built there with plain make
 # (libtoolize, autoconf and configure run from it). KEY is the checkout's
-# short HEAD, plus a hash of its uncommitted changes (ndctl_src_key), so the
+# short HEAD, plus a hash of its uncommitted changes (src_key), so the
 # copy is rebuilt only when the source changes. In the guest an overlay
 # makes that tree writable (check writes next to itself); results go to the
 # run directory as they are written.
@@ -92,21 +92,12 @@ xfstests_check_src() {
 	XFSTESTS_CHECKED=1
 }
 
-# xfstests_src_key: the cache key of XFSTESTS_SRC (the same scheme as
-# ndctl's: short HEAD, -dirty-HASH with uncommitted changes, tree-HASH
-# when it is not a git checkout).
-xfstests_src_key() {
-	local NDCTL_SRC=$XFSTESTS_SRC
-	ndctl_src_key
-}
-
 # xfstests_build DIR: install the xfstests packages if needed (deps group
 # xfstests), then copy XFSTESTS_SRC to DIR/xfstests and build it there,
 # unless that source was built in DIR before. Dies on failure: the caller
 # runs it in a subshell.
 xfstests_build() {
-	# (ndctl_snapshot, from external.sh, copies NDCTL_SRC: here XFSTESTS_SRC.)
-	local dir=$1 key logf=$1/build.log lockfd t NDCTL_SRC=$XFSTESTS_SRC
+	local dir=$1 key logf=$1/build.log lockfd t
 	key=${dir##*/}
 	deps_ensure xfstests
 	mkdir -p "$CACHE/xfstests"
@@ -121,7 +112,7 @@ xfstests_build() {
 	fi
 	log "xfstests $XFSTESTS_DESC ($key): building in $dir (log: $logf)"
 	rm -rf "$dir"
-	ndctl_snapshot "$dir/xfstests"
+	src_snapshot "$XFSTESTS_SRC" "$dir/xfstests"
 	printf 'source: %s (%s, %s)\nmake -j%s\n' "$XFSTESTS_SRC" "$XFSTESTS_DESC" "$key" "$JOBS" >"$logf"
 	(cd "$dir/xfstests" && make -j"$JOBS") >>"$logf" 2>&1 ||
 		die "building xfstests failed: $(grep -m1 -E 'error:|Error|not found|No such' "$logf" | cut -c1-160) (log: $logf)" \
@@ -171,13 +162,12 @@ xfstests_list() {
 # to its end (whatever the verdicts), 1 when it did not or xfstests did not
 # build: the lab's own results are kept either way.
 xfstests_suite() {
-	local mods accel out=$RUN_DIR/xfstests rc=0 tmo fs n dir tests=()
-	mods=$CACHE/stage/$(basename "$KDIR")/prod/lib/modules
+	local accel out=$RUN_DIR/xfstests rc=0 tmo fs n dir tests=()
 	accel=$(<"$RUN_DIR/accel")
 	xfstests_check_src
 	rm -rf "$out"
 	mkdir -p "$out/prod"
-	dir=$CACHE/xfstests/$(xfstests_src_key)
+	dir=$CACHE/xfstests/$(src_key "$XFSTESTS_SRC")
 	XFSTESTS_TREE=$dir/xfstests
 	if ! stage xfstests-build xfstests_build_contained "$dir"; then
 		echo "xfstests: not run: building xfstests $XFSTESTS_DESC failed (log: $dir/build.log)" |
@@ -198,10 +188,10 @@ xfstests_suite() {
 			tee "$out/summary.txt" >&2
 		return 1
 	fi
-	if [[ $accel == kvm ]]; then
-		tmo=${LAB_XFSTESTS_GUEST_TIMEOUT:-$( ((XFSTESTS_FULL)) && echo 21600 || echo 3600)}
+	if ((XFSTESTS_FULL)); then
+		tmo=$(accel_default "$accel" "${LAB_XFSTESTS_GUEST_TIMEOUT:-}" 21600 86400)
 	else
-		tmo=${LAB_XFSTESTS_GUEST_TIMEOUT:-$( ((XFSTESTS_FULL)) && echo 86400 || echo 7200)}
+		tmo=$(accel_default "$accel" "${LAB_XFSTESTS_GUEST_TIMEOUT:-}" 3600 7200)
 	fi
 	{
 		echo "fstypes=${tests[*]}"
@@ -218,22 +208,10 @@ xfstests_suite() {
 		echo "guest: $accel, production modules, guest timeout ${tmo}s, 2x ${LAB_XFSTESTS_NVDIMM_SIZE:-6G} NVDIMM, fsdax map=dev, -o dax=always"
 	} >"$out/version"
 	log "xfstests: $n tests (${LAB_XFSTESTS_TESTS:-"-g $(xfstests_groups)"} on ${tests[*]}) with the production modules ($accel; up to ${tmo}s; results: $out)"
-	stage guest-xfstests xfstests_boot "$mods" "$accel" "$tmo" || rc=$?
+	stage guest-xfstests external_boot prod "$out" xfstests.sh "$XFSTESTS_TREE" \
+		"${LAB_XFSTESTS_NVDIMM_SIZE:-6G}" "$tmo" || rc=$?
 	xfstests_collect "$out" "$rc"
 	return "$rc"
-}
-
-# xfstests_boot MODULES ACCEL TIMEOUT: the guest, through boot_suite with
-# the xfstests guest script, the xfstests tree as its BINDIR, and its own
-# timeout and NVDIMM size.
-xfstests_boot() {
-	local mods=$1 accel=$2
-	# These shadow the globals that boot_suite reads, for this boot only.
-	# shellcheck disable=SC2034
-	local GUEST_SCRIPT=$LAB_DIR/guest/xfstests.sh LAB_GUEST_TIMEOUT=$3
-	# shellcheck disable=SC2034
-	local LAB_NVDIMM_SIZE=${LAB_XFSTESTS_NVDIMM_SIZE:-6G}
-	boot_suite prod "$RUN_DIR/xfstests" "$mods" "$XFSTESTS_TREE" "$accel"
 }
 
 # xfstests_xml RESULT.XML: "test<TAB>status<TAB>seconds<TAB>reason" per
