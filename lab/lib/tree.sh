@@ -52,13 +52,19 @@ deb_tarball() {
 	printf '%s\n' "$tb"
 }
 
+# repo_init: create the cache's kernel repository, $REPO, unless it is
+# there and git can read it. A repository that git cannot read (a run
+# killed while it was being created or deleted) is made again: its base is
+# imported again (about 2 minutes).
 repo_init() {
-	if [[ ! -d $REPO/.git ]]; then
-		rm -rf "$REPO"
-		git init -q -b daxpage "$REPO"
-		git -C "$REPO" config gc.auto 0
-		git -C "$REPO" config core.abbrev 12
+	if [[ -d $REPO/.git ]] && git --git-dir="$REPO/.git" -c safe.directory="$REPO" rev-parse -q --git-dir >/dev/null 2>&1; then
+		return 0
 	fi
+	[[ ! -e $REPO ]] || warn "$REPO is not a readable git repository (an interrupted run?): making it again"
+	rm -rf "$REPO"
+	git init -q -b daxpage "$REPO"
+	git -C "$REPO" config gc.auto 0
+	git -C "$REPO" config core.abbrev 12
 }
 
 # import_tarball TARBALL TAG MESSAGE: make TAG a root commit holding TARBALL's
@@ -160,9 +166,11 @@ mainline_prepare() {
 
 # worktree DIR COMMIT: make DIR a worktree of the base repository at COMMIT.
 # Files that already match COMMIT are not touched, so builds stay incremental.
+# A DIR that git no longer knows as a worktree (its repository was made
+# again) is made again.
 worktree() {
 	local dir=$1 commit=$2
-	if [[ ! -e $dir/.git ]]; then
+	if [[ ! -e $dir/.git ]] || ! git -c safe.directory="$dir" -C "$dir" rev-parse -q --verify HEAD >/dev/null 2>&1; then
 		rm -rf "$dir"
 		mkdir -p "${dir%/*}"
 		git -C "$BASE_REPO" worktree prune
