@@ -7,7 +7,7 @@
 DEPS_BOOKWORM=(build-essential bc bison flex libelf-dev libssl-dev ccache cpio kmod python3
 	qemu-system-x86 udev ndctl daxctl jq xfsprogs e2fsprogs shellcheck git rsync xz-utils
 	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup)
-DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu)
+DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu)
 # The ndctl suite (NDCTL_SRC only): what ndctl's meson build with the tests
 # needs, and what its test scripts call in the guest (the guest is the host's
 # root file system, so they are installed on the host). bookworm has no
@@ -103,7 +103,17 @@ apt_install() {
 			"read the log; 'apt-get update' and 'make deps' may help"
 }
 
-# deps_ensure [cross|ndctl|xfstests]: install what is missing; quick when
+# cross_gcc ARCH: the name of Debian's cross gcc for a bisect-build --arch.
+cross_gcc() {
+	case $1 in
+	s390) echo s390x-linux-gnu-gcc ;;
+	arm64) echo aarch64-linux-gnu-gcc ;;
+	ppc64le) echo powerpc64le-linux-gnu-gcc ;;
+	riscv64) echo riscv64-linux-gnu-gcc ;;
+	esac
+}
+
+# deps_ensure [cross [ARCH]|ndctl|xfstests]: install what is missing; quick when
 # nothing is. The groups come on top of the base packages: cross for
 # bisect-build --arch, ndctl for NDCTL_SRC, xfstests for XFSTESTS_SRC.
 deps_ensure() {
@@ -111,7 +121,9 @@ deps_ensure() {
 	mkdir -p "$CACHE"
 	missing=$(deps_missing)
 	if [[ $group == cross ]]; then
-		for c in s390x-linux-gnu-gcc aarch64-linux-gnu-gcc; do
+		# Only the compiler of the arch asked for (all four without one).
+		for c in s390x-linux-gnu-gcc aarch64-linux-gnu-gcc powerpc64le-linux-gnu-gcc riscv64-linux-gnu-gcc; do
+			[[ -z ${2:-} || $c == "$(cross_gcc "$2")" ]] || continue
 			command -v "$c" >/dev/null || missing+=" $c"
 		done
 	fi
