@@ -144,23 +144,32 @@ external_boot() {
 	boot_suite "$pass" "$out" "$mods" "$bindir" "$accel"
 }
 
+# external_build_lock NAME DIR DESC: take NAME's build lock,
+# $CACHE/NAME/.lock (one build at a time: another lab run may be at it; not
+# the kernel's build.lock), on fd EXTERNAL_LOCKFD. If DIR was built before
+# (DIR/built), release it, say so and return 0; else return 1 with the
+# lock held for the caller's build (released when it is done, or when its
+# subshell ends).
+external_build_lock() {
+	local name=$1 dir=$2 desc=$3
+	mkdir -p "$CACHE/$name"
+	exec {EXTERNAL_LOCKFD}>"$CACHE/$name/.lock"
+	flock "$EXTERNAL_LOCKFD"
+	[[ -f $dir/built ]] || return 1
+	exec {EXTERNAL_LOCKFD}>&-
+	log "$desc: using the build in $dir"
+}
+
 # ndctl_build DIR: install the ndctl packages if needed (lab/lib/deps.sh,
 # group ndctl), then build ndctl and its tests in DIR ($CACHE/ndctl/KEY),
 # unless that source was built there before. Dies on failure: the caller
 # runs it in a subshell.
 ndctl_build() {
-	local dir=$1 key logf=$1/build.log lockfd
+	local dir=$1 key logf=$1/build.log
 	local -a opts=(-Dtest=enabled -Ddestructive=enabled -Ddocs=disabled)
 	key=${dir##*/}
 	deps_ensure ndctl
-	mkdir -p "$CACHE/ndctl"
-	# One build per key at a time (another lab run may be at it). This is
-	# ndctl's own lock, not the kernel's build.lock.
-	exec {lockfd}>"$CACHE/ndctl/.lock"
-	flock "$lockfd"
-	if [[ -f $dir/built ]]; then
-		exec {lockfd}>&-
-		log "ndctl v$NDCTL_VERSION ($key): using the build in $dir"
+	if external_build_lock ndctl "$dir" "ndctl v$NDCTL_VERSION ($key)"; then
 		return 0
 	fi
 	log "ndctl v$NDCTL_VERSION ($key): building in $dir (log: $logf)"
@@ -178,7 +187,7 @@ ndctl_build() {
 	meson compile -C "$dir/build" >>"$logf" 2>&1 ||
 		die "building ndctl failed (log: $logf)" "fix the build of NDCTL_SRC=$NDCTL_SRC (try meson compile there)"
 	printf '%s\n' "$NDCTL_SRC $key v$NDCTL_VERSION" >"$dir/built"
-	exec {lockfd}>&-
+	exec {EXTERNAL_LOCKFD}>&-
 	ok "ndctl built: $dir/build"
 }
 

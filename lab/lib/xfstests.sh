@@ -97,17 +97,10 @@ xfstests_check_src() {
 # unless that source was built in DIR before. Dies on failure: the caller
 # runs it in a subshell.
 xfstests_build() {
-	local dir=$1 key logf=$1/build.log lockfd t
+	local dir=$1 key logf=$1/build.log t
 	key=${dir##*/}
 	deps_ensure xfstests
-	mkdir -p "$CACHE/xfstests"
-	# One build at a time (another lab run may be at it); xfstests' own
-	# lock, not the kernel's build.lock.
-	exec {lockfd}>"$CACHE/xfstests/.lock"
-	flock "$lockfd"
-	if [[ -f $dir/built ]]; then
-		exec {lockfd}>&-
-		log "xfstests $XFSTESTS_DESC ($key): using the build in $dir"
+	if external_build_lock xfstests "$dir" "xfstests $XFSTESTS_DESC ($key)"; then
 		return 0
 	fi
 	log "xfstests $XFSTESTS_DESC ($key): building in $dir (log: $logf)"
@@ -123,7 +116,7 @@ xfstests_build() {
 				"fix XFSTESTS_SRC=$XFSTESTS_SRC so that make builds it (try make there)"
 	done
 	printf '%s\n' "$XFSTESTS_SRC $key $XFSTESTS_DESC" >"$dir/built"
-	exec {lockfd}>&-
+	exec {EXTERNAL_LOCKFD}>&-
 	ok "xfstests built: $dir/xfstests"
 }
 
