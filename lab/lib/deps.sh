@@ -6,7 +6,7 @@
 
 DEPS_BOOKWORM=(build-essential bc bison flex libelf-dev libssl-dev ccache cpio kmod python3
 	qemu-system-x86 udev ndctl daxctl jq xfsprogs e2fsprogs shellcheck git rsync xz-utils
-	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup liburing-dev)
+	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup liburing-dev bats)
 DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu)
 # The ndctl suite (NDCTL_SRC only): what ndctl's meson build with the tests
 # needs, and what its test scripts call in the guest (the guest is the host's
@@ -27,10 +27,7 @@ DEPS_XFSTESTS_RUN=(xfsprogs e2fsprogs acl attr bc fio gawk psmisc quota xfsdump 
 	dmsetup perl python3 kmod)
 # Commands that prove the packages above are installed.
 DEPS_CMDS=(gcc make bc bison flex ccache cpio depmod modinfo python3 qemu-system-x86_64 udevadm
-	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup)
-
-APT_SRC=/etc/apt/sources.list.d/daxpage-trixie.sources
-APT_PREF=/etc/apt/preferences.d/daxpage-trixie
+	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup bats)
 
 deps_missing() {
 	local c
@@ -56,40 +53,124 @@ deps_pkgs_missing() {
 	done
 }
 
-# mirror_uri: the first Debian URI of the system's apt sources.
-mirror_uri() {
+# apt's configuration. LAB_APT_ETC and LAB_OS_RELEASE exist for the lab's
+# tests, which run the functions below against fixture directories.
+APT_ETC=${LAB_APT_ETC:-/etc/apt}
+OS_RELEASE=${LAB_OS_RELEASE:-/etc/os-release}
+APT_SRC=$APT_ETC/sources.list.d/daxpage-trixie.sources
+APT_PREF=$APT_ETC/preferences.d/daxpage-trixie
+
+# apt_entries: one line "URI SUITE" per suite of every enabled binary ("deb")
+# source apt has, from all three layouts Debian 12 and 13 use: deb822 files
+# (sources.list.d/*.sources, the only layout of Debian 12 cloud images and
+# of Debian 13), the legacy one-line sources.list and sources.list.d/*.list.
+# Prints nothing when there are none; never fails.
+apt_entries() {
+	local -a deb822=() legacy=()
 	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -r $f ]] || continue
-		awk '/^URIs:/ && $2 ~ /debian\/?$/ {print $2; exit}' "$f"
-	done | head -n1
-	grep -hE '^deb .*/debian/? ' /etc/apt/sources.list 2>/dev/null | awk '{print $2; exit}'
+	for f in "$APT_ETC"/sources.list.d/*.sources; do
+		[[ -r $f ]] && deb822+=("$f")
+	done
+	[[ -r $APT_ETC/sources.list ]] && legacy+=("$APT_ETC/sources.list")
+	for f in "$APT_ETC"/sources.list.d/*.list; do
+		[[ -r $f ]] && legacy+=("$f")
+	done
+	if ((${#deb822[@]})); then
+		# Stanzas are separated by blank lines; field names are
+		# case-insensitive; a value may go on over indented lines.
+		awk '
+		function flush(  nu, ns, u, s, i, j) {
+			if (types ~ /(^| )deb( |$)/ && tolower(enabled) != "no") {
+				nu = split(uris, u, " "); ns = split(suites, s, " ")
+				for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j]
+			}
+			types = ""; uris = ""; suites = ""; enabled = ""; last = ""
+		}
+		FNR == 1 && NR > 1 { flush() }
+		/^[ \t]*#/ { next }
+		/^[ \t]*$/ { flush(); next }
+		/^[ \t]/ { if (last == "uris") uris = uris " " $0; else if (last == "suites") suites = suites " " $0; next }
+		{
+			k = tolower($0); sub(/:.*/, "", k); v = $0; sub(/^[^:]*:[ \t]*/, "", v)
+			last = k
+			if (k == "types") types = v
+			else if (k == "uris") uris = v
+			else if (k == "suites") suites = v
+			else if (k == "enabled") enabled = v
+		}
+		END { flush() }
+		' "${deb822[@]}"
+	fi
+	if ((${#legacy[@]})); then
+		# deb [options] URI SUITE COMPONENT...
+		awk '$1 == "deb" {
+			i = 2
+			if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+			if (i + 1 <= NF) print $i, $(i + 1)
+		}' "${legacy[@]}"
+	fi
+	return 0
 }
 
+# host_codename: the Debian release this host runs (bookworm, trixie...), from
+# os-release; empty when it does not say.
+host_codename() {
+	[[ -r $OS_RELEASE ]] || return 0
+	awk -F= '$1 == "VERSION_CODENAME" { gsub(/"/, "", $2); print $2; exit }' "$OS_RELEASE"
+}
+
+# mirror_uri: the URI of the Debian archive apt already uses: the source of
+# the host's own release suite (not -security, -updates or -backports), else
+# any source whose path ends in /debian. Empty when apt has none.
+mirror_uri() {
+	local code
+	code=$(host_codename)
+	apt_entries | awk -v code="$code" '
+		code != "" && $2 == code && !a { a = $1 }
+		$1 ~ /\/debian\/?$/ && !b { b = $1 }
+		END { if (a) print a; else if (b) print b }'
+}
+
+# deps_trixie_suites: the suites the lab adds to apt: trixie (virtme-ng, which
+# bookworm lacks) and trixie-backports (linux-source-7.3), less those apt
+# already has (on Debian 13, trixie itself). Prints them space-separated.
+deps_trixie_suites() {
+	local have s out=""
+	have=$(apt_entries | awk '{print $2}' | sort -u)
+	for s in trixie trixie-backports; do
+		grep -qxF "$s" <<<"$have" || out+="$s "
+	done
+	printf '%s\n' "${out% }"
+}
+
+# deps_trixie_source: add the suites of deps_trixie_suites to apt, in a file
+# of the lab's own, pinned low so that nothing else is taken from them
+# implicitly. Nothing to do when the file exists or apt has both suites.
 deps_trixie_source() {
-	local uri
+	local uri suites s pins=""
 	[[ -f $APT_SRC ]] && return 0
-	uri=$(mirror_uri | head -n1)
-	[[ -n $uri ]] || die "found no Debian mirror in /etc/apt/sources.list{,.d}" \
-		"configure apt for Debian, then run 'make deps' again"
-	cat >"$APT_SRC" <<-EOF
+	suites=$(deps_trixie_suites)
+	[[ -n $suites ]] || return 0
+	uri=$(mirror_uri)
+	[[ -n $uri ]] || die "apt has no Debian archive source (looked in $APT_ETC/sources.list, $APT_ETC/sources.list.d/*.list and *.sources)" \
+		"configure apt for a Debian mirror (e.g. $APT_ETC/sources.list.d/debian.sources), run 'apt-get update', then 'make deps'"
+	[[ -w $APT_ETC/sources.list.d || $(id -u) -eq 0 ]] ||
+		die "the lab must add Debian $suites to apt and cannot write $APT_ETC/sources.list.d" \
+			"run 'sudo make deps' once, then retry as yourself"
+	mkdir -p "$APT_ETC/sources.list.d" "$APT_ETC/preferences.d"
+	for s in $suites; do
+		pins+=$'\n'"Package: *"$'\n'"Pin: release n=$s"$'\n'"Pin-Priority: 100"$'\n'
+	done
+	cat >"$APT_SRC.new" <<-EOF
 		# Added by the daxpage lab: virtme-ng and linux-source-7.3 only.
 		Types: deb
 		URIs: $uri
-		Suites: trixie trixie-backports
+		Suites: $suites
 		Components: main
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 	EOF
-	cat >"$APT_PREF" <<-EOF
-		# Added by the daxpage lab: never upgrade from trixie implicitly.
-		Package: *
-		Pin: release n=trixie
-		Pin-Priority: 100
-
-		Package: *
-		Pin: release n=trixie-backports
-		Pin-Priority: 100
-	EOF
+	printf '# Added by the daxpage lab: never upgrade from these suites implicitly.\n%s' "$pins" >"$APT_PREF"
+	mv "$APT_SRC.new" "$APT_SRC"
 	APT_UPDATED=0
 }
 
