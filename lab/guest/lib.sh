@@ -111,3 +111,17 @@ nvdimm_labels() {
 	echo "$r" >"$OUT/nvdimm-regions.txt"
 	[[ $(grep -c . <<<"$r") -eq 2 ]]
 }
+
+# on_dax_tmp DIR PROG [ARG...]: run PROG in a private mount namespace with
+# DIR (a DAX mount) bound over /tmp and as the working directory (cd first:
+# DIR lies below /tmp, so its path is hidden once it is bound there). PROG
+# is opened before the bind and run through its descriptor: it may live
+# below /tmp too (a checkout or DAXPAGE_CACHE there, shared with the guest
+# at its own path), which the bind hides as well. Exported, for timeout's
+# child bash.
+on_dax_tmp() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	unshare -m bash -c 'cd "$1" && exec 9<"$2" && mount --bind "$1" /tmp && shift 2 &&
+		exec /proc/self/fd/9 "$@"' sh "$@"
+}
+export -f on_dax_tmp

@@ -173,16 +173,7 @@ settle
 # gup_test maps the file given with -f (shared, so GUP sees the DAX pages
 # and not CoW copies); gup_longterm's "local tmpfile" lives in the working
 # directory, its and cow's tmpfile() in /tmp, so those two run in a private
-# mount namespace with the DAX mount bound over /tmp.
-on_dax_tmp() {
-	local dir=$1
-	shift
-	# shellcheck disable=SC2016 # expanded by the inner bash
-	# cd first: the DAX mount lives below /tmp, so its path is hidden once
-	# it is bound over /tmp; the working directory stays valid.
-	unshare -m bash -c 'cd "$1" && mount --bind "$1" /tmp && shift && exec "$@"' sh "$dir" "$@"
-}
-export -f on_dax_tmp
+# mount namespace with the DAX mount bound over /tmp (on_dax_tmp, lib.sh).
 mm_selftests() {
 	local name=$1 dir=$2 f=$2/gup_test.file
 	if [[ ! -x $BIN/mm/gup_test ]]; then

@@ -129,19 +129,21 @@ accel_default() {
 	fi
 }
 
-# external_boot PASS OUT SCRIPT BINDIR NVDIMM_SIZE TIMEOUT: boot the kernel
-# under test (KDIR) with this run's staged PASS modules ("test" or "prod")
-# and accel, and run the guest script SCRIPT (lab/guest/) with BINDIR, two
-# NVDIMMs of NVDIMM_SIZE and a guest timeout of TIMEOUT seconds; results in
-# OUT (boot_suite, lab/lib/guest.sh). Returns boot_suite's status.
+# external_boot PASS OUT SCRIPT BINDIR NVDIMM_SIZE TIMEOUT [DIR...]: boot
+# the kernel under test (KDIR) with this run's staged PASS modules ("test"
+# or "prod") and accel, and run the guest script SCRIPT (lab/guest/) with
+# BINDIR, two NVDIMMs of NVDIMM_SIZE and a guest timeout of TIMEOUT seconds;
+# BINDIR and each DIR are shared with the guest at their own paths; results
+# in OUT (boot_suite, lab/lib/guest.sh). Returns boot_suite's status.
 external_boot() {
 	local pass=$1 out=$2 bindir=$4 mods accel
 	# These shadow the globals that boot_suite reads, for this boot only.
 	# shellcheck disable=SC2034
 	local GUEST_SCRIPT=$LAB_DIR/guest/$3 LAB_NVDIMM_SIZE=$5 LAB_GUEST_TIMEOUT=$6
-	mods=$CACHE/stage/$(basename "$KDIR")/$pass/lib/modules
+	shift 6
+	mods=$STAGE_DIR/$pass/lib/modules
 	accel=$(<"$RUN_DIR/accel")
-	boot_suite "$pass" "$out" "$mods" "$bindir" "$accel"
+	boot_suite "$pass" "$out" "$mods" "$bindir" "$accel" "$@"
 }
 
 # external_build_lock NAME DIR DESC: take NAME's build lock,
@@ -251,8 +253,9 @@ ndctl_suite() {
 		echo "guest: $accel, meson --timeout-multiplier $mult, guest timeout ${tmo}s, 2x ${LAB_NDCTL_NVDIMM_SIZE:-6G} NVDIMM, memmap=$LAB_MEMMAP"
 	} >"$out/version"
 	log "ndctl suite: $n tests on the test modules ($accel; up to ${tmo}s; results: $out)"
+	# meson's test commands name the source copy beside the build.
 	stage guest-ndctl external_boot test "$out" ndctl.sh "$NDCTL_BUILD_DIR" \
-		"${LAB_NDCTL_NVDIMM_SIZE:-6G}" "$tmo" || rc=$?
+		"${LAB_NDCTL_NVDIMM_SIZE:-6G}" "$tmo" "${NDCTL_BUILD_DIR%/build}/src" || rc=$?
 	ndctl_collect "$out" "$rc"
 	return "$rc"
 }

@@ -9,7 +9,13 @@
 #     fake physical addresses at 4-8 GiB);
 #   - the staged modules bound over /lib/modules inside the guest;
 #   - the run directory shared read-write as /tmp/daxpage-out (virtme-ng
-#     can only mount it below one of its writable overlays).
+#     can only mount it below one of its writable overlays);
+#   - every other host directory the guest needs (the lab's scripts, the
+#     staged modules, the test binaries, ndctl's and xfstests' builds)
+#     shared read-only at its own path (guest_share_args). The guest sees
+#     the host's root anyway, but not what lies under /tmp or /var/tmp,
+#     where it mounts file systems of its own: a checkout or a
+#     DAXPAGE_CACHE there works only through these shares.
 
 LAB_GUEST_MEM=${LAB_GUEST_MEM:-12G}
 LAB_GUEST_CPUS=${LAB_GUEST_CPUS:-2}
@@ -89,14 +95,84 @@ kvm_probe() {
 	fi
 }
 
-# boot_suite PASS OUTDIR MODULES BINDIR ACCEL: one guest boot running the
-# suite (GUEST_SCRIPT, default lab/guest/suite.sh; "lab bench" runs
-# lab/guest/bench.sh with QEMU_EXTRA="-icount ..."). The console goes to OUTDIR/PASS-console.log and the suite's own
-# output to OUTDIR/PASS-suite.log. Returns 0 when the suite ran to its end
-# (whatever its verdicts), 1 when the guest did not boot, hung or panicked.
+# guest_share_args OUT DIR...: the virtme-ng options that share what a guest
+# boot needs: OUT read-write at /tmp/daxpage-out, and $LAB_DIR and each DIR
+# read-only at the same path as on the host, so that scripts and builds that
+# name them (meson's build directory names its source) work unchanged.
+# Parents come before what lies inside them; duplicates are dropped.
+guest_share_args() {
+	local out=$1 d
+	shift
+	printf -- '--rwdir=/tmp/daxpage-out=%s\n' "$out"
+	for d in "$LAB_DIR" "$@"; do
+		printf '%s\n' "${d%/}"
+	done | awk '!seen[$0]++ { print length($0) "\t" $0 }' | sort -n -s -k1,1 | cut -f2- |
+		while IFS= read -r d; do
+			printf -- '--rodir=%s=%s\n' "$d" "$d"
+		done
+}
+
+# guest_command SCRIPT PASS MODS BIN: the script the guest runs (written to
+# the run directory, which the guest sees as /tmp/daxpage-out). It refuses,
+# with a "daxpage: guest-error:" line, what cannot work (the script or the
+# modules not visible), binds the modules and runs SCRIPT.
+guest_command() {
+	local script=$1 pass=$2 mods=$3 bin=$4
+	cat <<-EOF
+		if [ ! -r $script ]; then echo 'daxpage: guest-error: $script is not visible in the guest'; exit 97; fi
+		if [ ! -d $mods ]; then echo 'daxpage: guest-error: $mods is not visible in the guest'; exit 97; fi
+		mkdir -p /lib/modules && mount --bind $mods /lib/modules ||
+			{ echo 'daxpage: guest-error: cannot bind $mods over /lib/modules'; exit 98; }
+		export DAXPAGE_BENCH_REPS=${LAB_BENCH_REPS:-5} DAXPAGE_BENCH_SIZE_MIB=${LAB_BENCH_SIZE_MIB:-1024}
+		export DAXPAGE_BENCH_BUF_MIB=${LAB_BENCH_BUF_MIB:-256}
+		bash $script $pass /tmp/daxpage-out $bin
+	EOF
+}
+
+# guest_exec PASS: virtme-ng's --exec for a boot. virtme-ng carries it on
+# the kernel command line (base64), which x86 cuts at 2048 characters, so it
+# stays short: it says "daxpage: guest up" first (the host can then tell a
+# kernel that never reached user space from a suite that could not start),
+# runs the run directory's .guest-PASS.sh and says "daxpage: guest-exit RC".
+guest_exec() {
+	# shellcheck disable=SC2016 # $? is the guest's
+	printf '%s' "echo 'daxpage: guest up'; bash /tmp/daxpage-out/.guest-$1.sh; " \
+		'echo "daxpage: guest-exit $?"'
+}
+
+# Characters of the kernel command line the lab's shares may use: virtme-ng
+# adds "virtme_initmountN=PATH" for each; it and the lab's own options take
+# about 1000 more.
+GUEST_SHARE_BUDGET=900
+
+# boot_suite PASS OUTDIR MODULES BINDIR ACCEL [DIR...]: one guest boot running
+# the suite (GUEST_SCRIPT, default lab/guest/suite.sh; "lab bench" runs
+# lab/guest/bench.sh with QEMU_EXTRA="-icount ..."), with MODULES bound over
+# /lib/modules and BINDIR (and each DIR) shared. The console goes to
+# OUTDIR/PASS-console.log and the suite's own output to OUTDIR/PASS-suite.log.
+# Returns 0 when the suite ran to its end (whatever its verdicts), else
+# (with GUEST_FAILURE saying what happened, and the console's last lines on
+# stderr):
+#   2  the kernel never reached user space (a panic, or no boot in time)
+#   3  virtme-ng or QEMU stopped before the kernel ran, or the guest booted
+#      and the suite did not start (a script not visible, an exit code):
+#      a problem of the lab or the host, not of the kernel
+#   4  the suite started and the guest hung (no end within the timeout)
+#   5  the suite started and the guest stopped before its end (a crash)
+GUEST_FAILURE=""
 boot_suite() {
-	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm rc=0 i
-	local -a accel_opt=() nv=()
+	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm rc=0 i script why
+	local -a accel_opt=() nv=() shares
+	shift 5
+	script=${GUEST_SCRIPT:-$LAB_DIR/guest/suite.sh}
+	mapfile -t shares < <(guest_share_args "$out" "$mods" "$bin" "$@")
+	if (($(printf '%s' "${shares[@]}" | wc -c) > GUEST_SHARE_BUDGET)); then
+		GUEST_FAILURE="the paths shared with the guest (${shares[*]}) are too long for the kernel command line, which x86 cuts at 2048 characters"
+		warn "$GUEST_FAILURE"
+		return 3
+	fi
+	mkdir -p "$out"
+	guest_command "$script" "$pass" "$mods" "$bin" >"$out/.guest-$pass.sh"
 	# The NVDIMM backing files (sparse), new for every boot and private to
 	# it, so that two lab runs on one machine do not share media.
 	mkdir -p "$CACHE/vm" "$out/$pass"
@@ -108,37 +184,73 @@ boot_suite() {
 	done
 	[[ $accel == tcg ]] && accel_opt=(--disable-kvm)
 	log "guest ($pass modules, $accel): booting; console: $out/$pass-console.log"
-	{
-		with_timeout "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
-			--disable-microvm --force-9p --verbose --cpus "${GUEST_CPUS:-$LAB_GUEST_CPUS}" \
-			--memory "$LAB_GUEST_MEM" --cwd / --rwdir="/tmp/daxpage-out=$out" \
-			--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
-			--exec "mkdir -p /lib/modules && mount --bind $mods /lib/modules && DAXPAGE_BENCH_REPS=${LAB_BENCH_REPS:-5} DAXPAGE_BENCH_SIZE_MIB=${LAB_BENCH_SIZE_MIB:-1024} DAXPAGE_BENCH_BUF_MIB=${LAB_BENCH_BUF_MIB:-256} bash ${GUEST_SCRIPT:-$LAB_DIR/guest/suite.sh} $pass /tmp/daxpage-out $bin" \
-			--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]} ${QEMU_EXTRA:-}" </dev/null \
-			2>"$out/$pass-console.log" |
+	# vng's own exit status (124/137 when the timeout ended it), whatever
+	# the caller's shell options; its output is copied to the suite log,
+	# and the progress lines to the terminal, by the reader below.
+	with_timeout "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
+		--disable-microvm --force-9p --verbose --cpus "${GUEST_CPUS:-$LAB_GUEST_CPUS}" \
+		--memory "$LAB_GUEST_MEM" --cwd / "${shares[@]}" \
+		--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
+		--exec "$(guest_exec "$pass")" \
+		--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]} ${QEMU_EXTRA:-}" </dev/null \
+		2>"$out/$pass-console.log" > >(
 			while IFS= read -r line; do
 				printf '%s\n' "$line" >>"$out/$pass-suite.log"
 				case $line in daxpage:*) printf '[guest] %s\n' "$line" ;; esac
 			done
-	} || rc=$?
+		) || rc=$?
+	wait "$!" 2>/dev/null || true
 	rm -rf "$vm"
-	# Give the console tee a moment to drain.
-	sleep 1
-	if ! grep -q '^daxpage: suite done' "$out/$pass-suite.log" 2>/dev/null; then
-		if ! grep -q 'daxpage: \[' "$out/$pass-suite.log" 2>/dev/null; then
-			if grep -q 'Kernel panic' "$out/$pass-console.log"; then
-				warn "guest kernel panicked during boot: $(grep -m1 'Kernel panic' "$out/$pass-console.log")"
-			fi
-			warn "the guest never started the suite (rc=$rc); console: $out/$pass-console.log"
-		elif [[ $rc -eq 124 || $rc -eq 137 ]]; then
-			warn "the guest hung: no result after ${LAB_GUEST_TIMEOUT}s; console: $out/$pass-console.log"
+	touch "$out/$pass-suite.log"
+	grep -q '^daxpage: suite done' "$out/$pass-suite.log" && return 0
+	local up=0 started=0 exited="" panic=""
+	grep -q '^daxpage: guest up' "$out/$pass-suite.log" && up=1
+	grep -q '^daxpage: \[' "$out/$pass-suite.log" && started=1
+	exited=$(sed -n 's/^daxpage: guest-\(error: .*\|exit [0-9]*\)$/\1/p' "$out/$pass-suite.log" | head -n1)
+	panic=$(grep -m1 -E 'Kernel panic|BUG:|Oops|general protection fault' "$out/$pass-console.log" || true)
+	if [[ $up == 0 ]]; then
+		if [[ -n $panic ]]; then
+			GUEST_FAILURE="the guest kernel crashed before user space: $panic"
+			rc=2
+		elif grep -q 'Linux version' "$out/$pass-console.log"; then
+			GUEST_FAILURE="the guest kernel started but never reached user space (rc=$rc)"
+			rc=2
 		else
-			warn "the guest stopped before the suite ended (rc=$rc); console: $out/$pass-console.log"
+			GUEST_FAILURE="virtme-ng or QEMU stopped before the kernel started (rc=$rc; not a kernel problem)"
+			rc=3
 		fi
-		tail -n 25 "$out/$pass-console.log" >&2 || true
-		return 1
+	elif [[ $rc -eq 124 || $rc -eq 137 ]]; then
+		GUEST_FAILURE="the guest hung $([[ $started == 1 ]] && echo "in ${script##*/}" || echo "before ${script##*/} started"): no result after ${LAB_GUEST_TIMEOUT}s"
+		rc=4
+	elif [[ -n $panic ]]; then
+		GUEST_FAILURE="the guest kernel crashed $([[ $started == 1 ]] && echo "in ${script##*/}" || echo "before ${script##*/} started"): $panic"
+		rc=5
+	elif [[ $started == 0 && -n $exited ]]; then
+		if [[ $exited == exit* ]]; then
+			exited="${script##*/} exited with ${exited#exit } before its first check"
+		else
+			exited=${exited#error: }
+		fi
+		GUEST_FAILURE="the guest booted but ${script##*/} did not start: $exited; not a kernel problem"
+		rc=3
+	else
+		GUEST_FAILURE="the guest stopped $([[ $started == 1 ]] && echo "before ${script##*/} ended" || echo "before ${script##*/} started, with no exit code") (rc=$rc)"
+		rc=5
 	fi
-	return 0
+	warn "$GUEST_FAILURE; console: $out/$pass-console.log"
+	{ echo "--- last lines of the suite output:"; tail -n 8 "$out/$pass-suite.log"
+	  echo "--- last lines of the console:"; tail -n 20 "$out/$pass-console.log"; } >&2 || true
+	return "$rc"
+}
+
+# guest_failure_fix RC CONSOLE: the one-line fix for a boot_suite failure.
+guest_failure_fix() {
+	case $1 in
+	2) echo "read $2: a panic at boot is a kernel (or config) bug; a silent console may be a kernel that does not boot under QEMU" ;;
+	3) echo "read $2 and the suite output above: the lab could not start its suite in the guest (paths, virtme-ng, QEMU); report it as a lab issue" ;;
+	4) echo "read $2: a hung guest is most likely a kernel bug (or raise LAB_GUEST_TIMEOUT on a very slow machine)" ;;
+	*) echo "read $2: a panic or oops there is a kernel bug" ;;
+	esac
 }
 
 # scan_splats FILE...: print the splat lines found, return 0 if none.
@@ -150,4 +262,22 @@ scan_splats() {
 		return 1
 	fi
 	return 0
+}
+
+# lab_env_check: refuse malformed LAB_* knobs (and DAXPAGE_JOBS) before any
+# work, with the knob's name and a value that works.
+lab_env_check() {
+	local k v
+	for k in LAB_GUEST_CPUS LAB_GUEST_TIMEOUT LAB_BOOT_TIMEOUT DAXPAGE_JOBS LAB_BENCH_REPS \
+		LAB_BENCH_SIZE_MIB LAB_BENCH_BUF_MIB LAB_LOCK_TIMEOUT; do
+		v=${!k:-1}
+		is_uint "$v" && ((v >= 1)) ||
+			die "$k=$v is not a positive whole number" "unset $k for its default, or set a number"
+	done
+	[[ -n $(size_mib "$LAB_NVDIMM_SIZE") ]] ||
+		die "LAB_NVDIMM_SIZE=$LAB_NVDIMM_SIZE is not a size" "use a form like LAB_NVDIMM_SIZE=3G"
+	case ${LAB_ACCEL:-} in "" | kvm | tcg) ;; *)
+		die "LAB_ACCEL=$LAB_ACCEL is neither kvm nor tcg" "unset LAB_ACCEL (the lab probes), or set kvm or tcg" ;;
+	esac
+	guest_layout_check
 }

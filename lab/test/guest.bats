@@ -1,0 +1,172 @@
+#!/usr/bin/env bats
+# The guest-path logic (lab/lib/guest.sh): what a guest boot shares with the
+# guest, and how a guest that fails is reported. virtme-ng is replaced by a
+# stub that records its arguments and plays one outcome; the real boot of a
+# checkout under /tmp is 'lab/lab check''s guest-paths check.
+# The globals set here (KDIR, LAB_DIR, LAB_GUEST_TIMEOUT, ...) are read by
+# the functions under test.
+# shellcheck disable=SC2034
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load helper
+	lab_source
+	mkdir -p "$BATS_TEST_TMPDIR/bin" "$BATS_TEST_TMPDIR/out"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH
+	KDIR=$BATS_TEST_TMPDIR/kdir
+	LAB_GUEST_TIMEOUT=30
+	LAB_NVDIMM_SIZE=16M
+}
+
+# stub_vng SCRIPT: a vng that records its arguments (one per line) in
+# $BATS_TEST_TMPDIR/vng.args, then runs SCRIPT (stdout is the guest's
+# output, stderr the console).
+stub_vng() {
+	{
+		echo '#!/bin/bash'
+		printf '%s\n' "printf '%s\\n' \"\$@\" >'$BATS_TEST_TMPDIR/vng.args'"
+		printf '%s\n' "$1"
+	} >"$BATS_TEST_TMPDIR/bin/vng"
+	chmod +x "$BATS_TEST_TMPDIR/bin/vng"
+}
+
+@test "a checkout and a cache under /tmp are shared at their own paths; the run directory at /tmp/daxpage-out" {
+	LAB_DIR=/tmp/clone/lab
+	run -0 guest_share_args /tmp/clone/results/.run-x /tmp/c/stage/series/test/lib/modules /tmp/c/bin/series
+	[ "${lines[0]}" = "--rwdir=/tmp/daxpage-out=/tmp/clone/results/.run-x" ]
+	printf '%s\n' "${lines[@]}" | grep -qx -- '--rodir=/tmp/clone/lab=/tmp/clone/lab'
+	printf '%s\n' "${lines[@]}" | grep -qx -- '--rodir=/tmp/c/bin/series=/tmp/c/bin/series'
+	printf '%s\n' "${lines[@]}" | grep -qx -- '--rodir=/tmp/c/stage/series/test/lib/modules=/tmp/c/stage/series/test/lib/modules'
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "shares: parents before what lies inside them, duplicates once, trailing slashes dropped" {
+	LAB_DIR=/var/tmp/x/lab
+	run -0 guest_share_args /o /var/tmp/x/lab/sub/ /var/tmp/x/lab /a
+	[ "${lines[1]}" = "--rodir=/a=/a" ]
+	[ "${lines[2]}" = "--rodir=/var/tmp/x/lab=/var/tmp/x/lab" ]
+	[ "${lines[3]}" = "--rodir=/var/tmp/x/lab/sub=/var/tmp/x/lab/sub" ]
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "paths virtme-ng cannot share are refused with the cause and the fix" {
+	local p
+	# shellcheck disable=SC2016 # a literal $ is the point
+	for p in "/tmp/a b" "/tmp/a=b" "/tmp/a,b" "/tmp/a'b" '/tmp/$x' "/tmp/a;b" /tmp/a@b /tmp/a:b /tmp/a~b; do
+		run -1 path_check "the lab's checkout" "$p"
+		[[ ${lines[0]} == *"ERROR:"*"has characters the guest boot cannot pass to virtme-ng"* ]]
+		[[ ${lines[1]} == *"fix:"* ]]
+	done
+	# shellcheck disable=SC2088 # a literal ~ is the point
+	for p in cache ./x '~/x'; do
+		run -1 path_check DAXPAGE_CACHE "$p"
+		[[ ${lines[0]} == *"is not an absolute path"* ]]
+	done
+	run -0 path_check x /tmp/daxpage.clone-1/a_b+c
+}
+
+@test "the guest command checks that the script and the modules are visible before it runs" {
+	run -0 guest_command /tmp/clone/lab/guest/suite.sh test /tmp/c/stage/series/test/lib/modules /tmp/c/bin/series
+	[[ ${lines[0]} == "if [ ! -r /tmp/clone/lab/guest/suite.sh ]; then"* ]]
+	[[ $output == *"mount --bind /tmp/c/stage/series/test/lib/modules /lib/modules"* ]]
+	[ "${lines[-1]}" = "bash /tmp/clone/lab/guest/suite.sh test /tmp/daxpage-out /tmp/c/bin/series" ]
+	# It runs in a plain shell: a script that is not there is reported.
+	run -97 sh -c "$(guest_command /nonexistent/suite.sh test /tmp /tmp)"
+	[ "$output" = "daxpage: guest-error: /nonexistent/suite.sh is not visible in the guest" ]
+}
+
+@test "the --exec virtme-ng puts on the kernel command line stays short" {
+	run -0 guest_exec test
+	[[ $output == "echo 'daxpage: guest up'; bash /tmp/daxpage-out/.guest-test.sh; "* ]]
+	# shellcheck disable=SC2016 # $? is the guest's
+	[[ $output == *'echo "daxpage: guest-exit $?"' ]]
+	[ "${#output}" -lt 120 ]
+}
+
+@test "shares too long for the kernel command line: refused, exit code 3, before virtme-ng runs" {
+	local long
+	long=/tmp/$(printf 'x%.0s' {1..300})
+	stub_vng 'exit 0'
+	run -3 boot_suite test "$BATS_TEST_TMPDIR/out" "$long/a" "$long/b" tcg "$long/c"
+	[[ $output == *"too long for the kernel command line"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/vng.args" ]
+}
+
+@test "boot_suite passes the shares and the guest command to virtme-ng" {
+	LAB_DIR=/tmp/clone/lab
+	stub_vng 'echo "daxpage: guest up"; echo "daxpage: [    1s] run: x"; echo "daxpage: suite done"'
+	run -0 boot_suite test "$BATS_TEST_TMPDIR/out" /tmp/c/mods /tmp/c/bin/series tcg /tmp/c/ndctl/k/src
+	grep -qx -- '--rodir=/tmp/clone/lab=/tmp/clone/lab' "$BATS_TEST_TMPDIR/vng.args"
+	grep -qx -- '--rodir=/tmp/c/ndctl/k/src=/tmp/c/ndctl/k/src' "$BATS_TEST_TMPDIR/vng.args"
+	grep -qx -- "--rwdir=/tmp/daxpage-out=$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/vng.args"
+	grep -qx -- '--disable-kvm' "$BATS_TEST_TMPDIR/vng.args"
+	grep -qx "echo 'daxpage: guest up'; bash /tmp/daxpage-out/.guest-test.sh; echo \"daxpage: guest-exit \$?\"" "$BATS_TEST_TMPDIR/vng.args"
+	grep -qx "bash /tmp/clone/lab/guest/suite.sh test /tmp/daxpage-out /tmp/c/bin/series" "$BATS_TEST_TMPDIR/out/.guest-test.sh"
+	# The NVDIMM backing files of the boot are gone afterwards.
+	[ -z "$(ls -A "$DAXPAGE_CACHE/vm")" ]
+}
+
+@test "a script the guest cannot see: 'did not start', exit code 3, not a kernel bug" {
+	stub_vng 'echo "Linux version 6.12.117" >&2
+		echo "daxpage: guest up"
+		echo "daxpage: guest-error: /tmp/clone/lab/guest/suite.sh is not visible in the guest"
+		echo "last console line" >&2; exit 97'
+	run -3 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest booted but suite.sh did not start: /tmp/clone/lab/guest/suite.sh is not visible in the guest; not a kernel problem"* ]]
+	[[ $output == *"last console line"* ]]
+	run -0 guest_failure_fix 3 /c.log
+	[[ $output == *"lab issue"* && $output != *"kernel bug"* ]]
+}
+
+@test "a suite that exits before its first check: its exit code is reported" {
+	stub_vng 'echo "daxpage: guest up"; echo "bash: line 1: oops" >&2; echo "daxpage: guest-exit 127"; exit 127'
+	run -3 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"did not start: suite.sh exited with 127 before its first check"* ]]
+}
+
+@test "a kernel that panics before user space: exit code 2" {
+	stub_vng 'echo "Linux version 6.12.117" >&2; echo "Kernel panic - not syncing: VFS" >&2; exit 1'
+	run -2 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest kernel crashed before user space: Kernel panic - not syncing: VFS"* ]]
+}
+
+@test "a kernel that panics after user space, before the suite's first check: a crash (5), not a lab problem" {
+	stub_vng 'echo "daxpage: guest up"; echo "Kernel panic - not syncing: x" >&2; exit 1'
+	run -5 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest kernel crashed before suite.sh started: Kernel panic - not syncing: x"* ]]
+	[[ $output != *"not a kernel problem"* ]]
+}
+
+@test "a guest that hangs before the suite's first check: a hang (4)" {
+	LAB_GUEST_TIMEOUT=1
+	stub_vng 'echo "daxpage: guest up"; exec sleep 60'
+	run -4 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest hung before suite.sh started: no result after 1s"* ]]
+}
+
+@test "virtme-ng that fails before the kernel starts: exit code 3" {
+	stub_vng 'echo "error: cannot access /x on the host" >&2; exit 2'
+	run -3 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"virtme-ng or QEMU stopped before the kernel started (rc=2; not a kernel problem)"* ]]
+	[[ $output == *"error: cannot access /x on the host"* ]]
+}
+
+@test "a guest that hangs in the suite: exit code 4 after LAB_GUEST_TIMEOUT" {
+	LAB_GUEST_TIMEOUT=1
+	stub_vng 'echo "daxpage: guest up"; echo "daxpage: [    0s] run: x"; exec sleep 60'
+	run -4 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest hung in suite.sh: no result after 1s"* ]]
+}
+
+@test "a guest that crashes in the suite: exit code 5, with the splat" {
+	stub_vng 'echo "daxpage: guest up"; echo "daxpage: [    0s] run: x"; echo "BUG: oops" >&2; exit 1'
+	run -5 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest kernel crashed in suite.sh: BUG: oops"* ]]
+}
+
+@test "a guest that stops in the suite without a splat: exit code 5" {
+	stub_vng 'echo "daxpage: guest up"; echo "daxpage: [    0s] run: x"; exit 1'
+	run -5 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest stopped before suite.sh ended (rc=1)"* ]]
+}
