@@ -58,12 +58,37 @@ configure() {
 	fi
 }
 
+# objcount_key: what decides how many objects a build from scratch makes:
+# the kernel's VERSION.PATCHLEVEL and the config (lab, or lab + debug).
+objcount_key() {
+	local v p
+	v=$(awk '/^VERSION = / {print $3; exit}' "$KDIR/Makefile")
+	p=$(awk '/^PATCHLEVEL = / {print $3; exit}' "$KDIR/Makefile")
+	printf '%s.%s-%s\n' "$v" "$p" "$([[ ${LAB_DEBUG:-0} == 1 ]] && echo debug || echo lab)"
+}
+
+# objcount_expected KEY: "COUNT HOW" for a build from scratch: the count of
+# this cache's last such build, else the figure in lab/config/objcount
+# (measured on a cold cache), else nothing.
+objcount_expected() {
+	local key=$1 n
+	if [[ -s $CACHE/objcount.$key ]]; then
+		echo "$(<"$CACHE/objcount.$key") as-last-time"
+		return
+	fi
+	n=$(awk -v k="$key" '$1 == k {print $2; exit}' "$LAB_DIR/config/objcount" 2>/dev/null)
+	[[ -z $n ]] || echo "$n estimate"
+}
+
 # build_kernel LOGFILE: in $KDIR, bzImage, modules and the nfit_test modules.
 build_kernel() {
-	local logf=$1 total=0 watcher rc=0 scratch=0
-	[[ -f $CACHE/objcount ]] && total=$(<"$CACHE/objcount")
-	[[ -f $KDIR/vmlinux ]] || scratch=1
-	progress_watch "$logf" build "$total" &
+	local logf=$1 total=0 how="" watcher rc=0 scratch=0 key
+	key=$(objcount_key)
+	# From scratch: not a single object yet (a build that failed half-way
+	# would give a count too low for the next one to expect).
+	[[ -n $(find "$KDIR" -name '*.o' -print -quit) ]] || scratch=1
+	[[ $scratch == 0 ]] || read -r total how <<<"$(objcount_expected "$key") "
+	progress_watch "$logf" build "${total:-0}" "${how//-/ }" &
 	watcher=$!
 	# One kernel build at a time on this machine: the lock is shared with
 	# anyone who builds in $CACHE (flock $CACHE/build.lock make ...).
@@ -81,7 +106,8 @@ build_kernel() {
 	fi
 	# Only a build from scratch tells how many objects there are.
 	if [[ $scratch == 1 ]]; then
-		grep -cE '^  (CC|AS|LD) ' "$logf" >"$CACHE/objcount" || true
+		grep -cE '^  (CC|AS|LD) ' "$logf" >"$CACHE/objcount.$key" || true
+		log "build: $(<"$CACHE/objcount.$key") objects from scratch"
 	fi
 	KVER=$(kmake -s kernelrelease)
 }

@@ -105,20 +105,115 @@ require_free_ram() {
 	fi
 }
 
-# progress_watch LOGFILE LABEL TOTAL: print a progress line every 20 s while
-# the caller's job runs. Counts compiled objects (lines of kbuild's "  CC").
-# TOTAL is the count of the previous build, or 0 when unknown.
+# progress_watch LOGFILE LABEL TOTAL [HOW]: print a progress line every 20 s
+# while the caller's job runs. Counts compiled objects (lines of kbuild's
+# "  CC", "  AS" and "  LD"). TOTAL is what a build from scratch compiles
+# (HOW says where that figure comes from: "as last time", "estimate"), or 0
+# for an incremental build, where only a count can be shown.
 progress_watch() {
-	local logf=$1 label=$2 total=$3 n t0
+	local logf=$1 label=$2 total=$3 how=${4:-} n t0 pct fd
+	# Runs in the background: hold none of the run's locks, and take the
+	# sleep along when killed.
+	for fd in "${LAB_LOCK_FDS[@]}"; do
+		exec {fd}>&-
+	done
+	trap 'kill "$(jobs -p)" 2>/dev/null; exit 0' TERM
 	t0=$(date +%s)
-	while sleep 20; do
+	while :; do
+		sleep 20 &
+		wait "$!"
 		n=$(grep -cE '^  (CC|AS|LD) ' "$logf" 2>/dev/null) || n=0
 		if (( total > 0 )); then
-			printf '[lab]   %s: %d/%d objects (%d%%), %ds, log: %s\n' "$label" "$n" \
-				"$total" $(( n * 100 / total )) $(( $(date +%s) - t0 )) "$logf"
+			pct=$(( n * 100 / total ))
+			((pct <= 99)) || pct=99
+			printf '[lab]   %s: %d of about %d objects (%d%%, %s), %ds, log: %s\n' "$label" "$n" \
+				"$total" "$pct" "$how" $(( $(date +%s) - t0 )) "$logf"
 		else
-			printf '[lab]   %s: %d objects, %ds, log: %s\n' "$label" "$n" \
+			printf '[lab]   %s: %d objects (incremental), %ds, log: %s\n' "$label" "$n" \
 				$(( $(date +%s) - t0 )) "$logf"
 		fi
 	done
+}
+
+# --- locks -----------------------------------------------------------------
+#
+# A lab run owns what it changes in the cache: its worktree from the base to
+# the report (apply, configure, build, module staging, the test binaries and
+# the guests that use them), the scratch worktree wt/am while it uses it, and
+# the kernel repository while it imports a base or adds a worktree. Each is
+# a flock on $CACHE/locks/NAME.lock; a second run waits for it, saying who
+# holds it, at most LAB_LOCK_TIMEOUT seconds (default 4 hours), then stops.
+# The kernel build itself also takes $CACHE/build.lock (one build at a time
+# on the machine, whatever the worktree). Locks are taken in the order
+# worktree, am, repo.
+
+LAB_LOCK_TIMEOUT=${LAB_LOCK_TIMEOUT:-14400}
+LOCK_OWNER=${LOCK_OWNER:-lab/lab}
+declare -A LAB_LOCK_FDS=() LAB_LOCK_DEPTH=()
+
+# lab_lock NAME WHAT: take lock NAME (WHAT names it in messages) for this
+# process. Nests: a process that holds NAME only counts one more hold. Dies
+# when another run still holds it after LAB_LOCK_TIMEOUT seconds. (A
+# subshell inherits its parent's holds; what it takes itself ends with it.)
+lab_lock() {
+	local name=$1 what=$2 f fd holder
+	if [[ -n ${LAB_LOCK_FDS[$name]:-} ]]; then
+		LAB_LOCK_DEPTH[$name]=$((${LAB_LOCK_DEPTH[$name]:-1} + 1))
+		return 0
+	fi
+	mkdir -p "$CACHE/locks"
+	f=$CACHE/locks/$name.lock
+	exec {fd}>>"$f"
+	if ! flock -n "$fd"; then
+		holder=$(cat "$f.owner" 2>/dev/null) || holder="owner unknown"
+		# On stderr: callers run some lock holders inside $(...).
+		log "$what is in use by another lab run ($holder); waiting for it (at most ${LAB_LOCK_TIMEOUT}s, LAB_LOCK_TIMEOUT)" >&2
+		if ! flock -w "$LAB_LOCK_TIMEOUT" "$fd"; then
+			exec {fd}>&-
+			die "$what is still in use by another lab run ($holder) after ${LAB_LOCK_TIMEOUT}s" \
+				"wait until that run ends (or stop it), then retry"
+		fi
+		log "$what is free now" >&2
+	fi
+	printf 'pid %s, %s, since %s\n' "$BASHPID" "$LOCK_OWNER" "$(date '+%F %T')" >"$f.owner"
+	LAB_LOCK_FDS[$name]=$fd
+	LAB_LOCK_DEPTH[$name]=1
+}
+
+# lab_unlock NAME: give back one hold of lock NAME; the last one releases it.
+# Nothing to do when this process does not hold it.
+lab_unlock() {
+	local fd=${LAB_LOCK_FDS[$1]:-}
+	[[ -n $fd ]] || return 0
+	LAB_LOCK_DEPTH[$1]=$((${LAB_LOCK_DEPTH[$1]:-1} - 1))
+	((LAB_LOCK_DEPTH[$1] <= 0)) || return 0
+	: >"$CACHE/locks/$1.lock.owner"
+	exec {fd}>&-
+	unset "LAB_LOCK_FDS[$1]" "LAB_LOCK_DEPTH[$1]"
+}
+
+# --- input checks ----------------------------------------------------------
+
+# is_uint VALUE: VALUE is a whole number (no sign, no suffix).
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+
+# need_value OPTION ARGC [VALUE]: die unless OPTION was given a value (ARGC
+# is the count of arguments left, the option included) that is not itself
+# an option.
+need_value() {
+	(($2 >= 2)) || die "option $1 needs a value" "see 'lab/lab help'"
+	[[ ${3:-} != -* ]] || die "option $1 needs a value, not the option '$3'" "see 'lab/lab help'"
+}
+
+# path_check WHAT PATH: die unless PATH is absolute and made only of the
+# characters virtme-ng accepts in --rwdir/--rodir (its _SAFE_PATH_PATTERN,
+# less the blank, which the guest's shell command would split): letters,
+# digits and _ + . - /.
+path_check() {
+	local what=$1 path=$2
+	[[ $path == /* ]] ||
+		die "$what '$path' is not an absolute path" "give it as an absolute path (starting with /)"
+	[[ $path =~ ^[A-Za-z0-9_+./-]+$ ]] ||
+		die "$what '$path' has characters the guest boot cannot pass to virtme-ng (only letters, digits and _ + . - / can be shared with the guest)" \
+			"use such a path (clone the project there, or set DAXPAGE_CACHE / DAXPAGE_RESULTS)"
 }

@@ -100,7 +100,14 @@ import_tarball() {
 
 # base_prepare: make sure the pinned base exists; sets BASE_COMMIT,
 # BASE_DESC and BASE_REPO. With BASE_TREE set, uses that git tree instead.
+# Holds the repository lock while it may import.
 base_prepare() {
+	lab_lock repo "the kernel repository $REPO"
+	base_prepare_locked
+	lab_unlock repo
+}
+
+base_prepare_locked() {
 	local pkg ver sha deb tb got_sha pinned_commit
 	if [[ -n ${BASE_TREE:-} ]]; then
 		[[ -d $BASE_TREE ]] || die "--base-tree $BASE_TREE is not a directory" \
@@ -155,6 +162,7 @@ tar_kernelversion() {
 # sets MAINLINE_COMMIT.
 mainline_prepare() {
 	local pkg=${LAB_MAINLINE_PACKAGE:-linux-source-7.3} deb tb ver
+	lab_lock repo "the kernel repository $REPO"
 	repo_init
 	deb=$(deb_fetch "$pkg" "")
 	ver=$(dpkg-deb -f "$deb" Version)
@@ -162,6 +170,7 @@ mainline_prepare() {
 	import_tarball "$tb" "mainline-${ver//\~/_}" "Linux $(tar_kernelversion "$tb") ($pkg $ver)"
 	MAINLINE_COMMIT=$(git -C "$REPO" rev-parse "refs/tags/mainline-${ver//\~/_}^{commit}")
 	MAINLINE_DESC="$pkg $ver"
+	lab_unlock repo
 }
 
 # worktree DIR COMMIT: make DIR a worktree of the base repository at COMMIT.
@@ -173,9 +182,11 @@ worktree() {
 	if [[ ! -e $dir/.git ]] || ! git -c safe.directory="$dir" -C "$dir" rev-parse -q --verify HEAD >/dev/null 2>&1; then
 		rm -rf "$dir"
 		mkdir -p "${dir%/*}"
+		lab_lock repo "the kernel repository $BASE_REPO"
 		git -C "$BASE_REPO" worktree prune
 		git -C "$BASE_REPO" worktree add -q --detach "$dir" "$commit" ||
 			die "could not create a worktree at $dir" "remove $dir and retry"
+		lab_unlock repo
 	else
 		git -C "$dir" checkout -q -f --detach "$commit" ||
 			die "could not check out $commit in $dir" "remove $dir and retry"
@@ -183,12 +194,16 @@ worktree() {
 }
 
 # am_series: check out the base in the scratch worktree $CACHE/wt/am and
-# git am every patch of series/ there. Prints the resulting commit.
+# git am every patch of series/ there. Prints the resulting commit. Takes
+# the lock of that worktree ("am") and keeps it: a caller that goes on
+# using the tree gives it back (lab_unlock am) when it is done; called in a
+# subshell, the lock ends with the subshell.
 am_series() {
 	local am=$CACHE/wt/am p
 	local -a ps
 	mapfile -t ps < <(series_patches)
 	[[ -n ${BASE_TREE:-} ]] && am=$CACHE/wt/am-ext
+	lab_lock am "the scratch worktree ${am#"$CACHE"/}"
 	worktree "$am" "$BASE_COMMIT"
 	git -C "$am" am --abort >/dev/null 2>&1 || true
 	for p in "${ps[@]}"; do

@@ -1,0 +1,136 @@
+#!/usr/bin/env bats
+# lab/lab's arguments and its locks: bad input is refused before any work
+# (no package, download, worktree or build), and a second run on a busy
+# worktree waits, then stops with the holder named.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	LAB=$BATS_TEST_DIRNAME/../lab
+	export DAXPAGE_CACHE=$BATS_TEST_TMPDIR/cache DAXPAGE_RESULTS=$BATS_TEST_TMPDIR/results
+}
+
+# refused ARGS...: lab/lab ARGS exits 1 at once with a cause and a fix, and
+# has made neither the cache nor the results directory.
+refused() {
+	run -1 timeout 20 "$LAB" "$@"
+	[[ $output == *"ERROR:"* && $output == *"fix:"* ]]
+	[ ! -e "$DAXPAGE_CACHE" ]
+	[ ! -e "$DAXPAGE_RESULTS" ]
+}
+
+@test "run --passes bogus is refused before any work" {
+	refused run --passes bogus
+	[[ $output == *"unknown module pass 'bogus'"* ]]
+}
+
+@test "run: an option without its value, an unknown option, variant or mode" {
+	refused run --label
+	[[ $output == *"option --label needs a value"* ]]
+	refused run --passes
+	refused run --frobnicate
+	[[ $output == *"unknown option --frobnicate"* ]]
+	refused run --variant linus
+	[[ $output == *"unknown variant 'linus'"* ]]
+	refused run --mode fast
+	refused run --passes "test test"
+	refused run --passes ""
+	refused run --label ../x
+	refused run --label --debug
+	[[ $output == *"option --label needs a value, not the option '--debug'"* ]]
+	refused run --label -x
+}
+
+@test "run: --base-rev without --base-tree, --base-tree that is not there" {
+	refused run --base-rev v6.12
+	[[ $output == *"--base-rev needs --base-tree"* ]]
+	refused run --base-tree "$BATS_TEST_TMPDIR/nope"
+	refused run --base-tree ""
+	mkdir -p "$BATS_TEST_TMPDIR/notgit"
+	refused run --base-tree "$BATS_TEST_TMPDIR/notgit"
+	[[ $output == *"has no commit HEAD"* ]]
+	refused compare --base-tree "$BATS_TEST_TMPDIR/notgit"
+	[[ $output == *"compare sets --base-tree itself"* ]]
+}
+
+@test "run: malformed knobs in the environment" {
+	LAB_GUEST_CPUS=two refused run
+	[[ $output == *"LAB_GUEST_CPUS=two is not a positive whole number"* ]]
+	LAB_ACCEL=xen refused run
+	LAB_GUEST_TIMEOUT=0 refused run
+	LAB_NVDIMM_SIZE=lots refused run
+	LAB_GUEST_MEM=8G refused run
+	[[ $output == *"past the guest's RAM"* ]]
+	NDCTL_SRC=$BATS_TEST_TMPDIR refused run
+	[[ $output == *"is not an ndctl checkout"* ]]
+}
+
+@test "check, deps, compare and bench refuse what they do not take" {
+	refused check --label x
+	refused deps extra
+	refused compare --label x
+	[[ $output == *"compare sets --label itself"* ]]
+	refused compare --passes nope
+	refused bench --variants ""
+	refused bench --variants "vanilla linus"
+	refused bisect-build --arch vax
+	refused bisect-build --arch
+	refused frobnicate
+}
+
+@test "a checkout whose path the guest boot cannot carry is refused before any work" {
+	local top="$BATS_TEST_TMPDIR/a b"
+	mkdir -p "$top"
+	cp -r "$BATS_TEST_DIRNAME/../../lab" "$BATS_TEST_DIRNAME/../../series" "$top/"
+	LAB=$top/lab/lab refused run
+	[[ $output == *"the lab's checkout '$top' has characters"* ]]
+	DAXPAGE_CACHE="$BATS_TEST_TMPDIR/c,d" refused run
+	[[ $output == *"DAXPAGE_CACHE"* ]]
+	DAXPAGE_CACHE=relative/cache refused run
+	[[ $output == *"is not an absolute path"* ]]
+}
+
+@test "lab_lock nests, and the last lab_unlock releases" {
+	# shellcheck source=lab/lib/common.sh
+	source "$BATS_TEST_DIRNAME/../lib/common.sh"
+	lab_lock x "thing x"
+	lab_lock x "thing x"
+	lab_unlock x
+	# still held: another process cannot take it
+	run -1 flock -n "$DAXPAGE_CACHE/locks/x.lock" true
+	lab_unlock x
+	run -0 flock -n "$DAXPAGE_CACHE/locks/x.lock" true
+	lab_unlock x
+}
+
+@test "a busy lock: the second taker waits, names the holder, and gets it when it is free" {
+	# shellcheck source=lab/lib/common.sh
+	source "$BATS_TEST_DIRNAME/../lib/common.sh"
+	LOCK_OWNER="holder run" bash -c 'source "$1"; lab_lock x "thing x"; touch "$2"; sleep 3' \
+		sh "$BATS_TEST_DIRNAME/../lib/common.sh" "$BATS_TEST_TMPDIR/held" 3>&- &
+	while [ ! -e "$BATS_TEST_TMPDIR/held" ]; do sleep 0.1; done
+	# shellcheck disable=SC2034 # read by lab_lock
+	LAB_LOCK_TIMEOUT=30
+	run -0 --separate-stderr lab_lock x "thing x"
+	[ -z "$output" ]
+	lines=("${stderr_lines[@]}")
+	# (the messages go to stderr: lock holders may run inside $(...))
+	[[ ${lines[0]} == *"thing x is in use by another lab run (pid "*", holder run, since "*"); waiting for it"* ]]
+	[[ ${lines[1]} == *"thing x is free now"* ]]
+	wait
+}
+
+@test "a busy worktree: a second run waits LAB_LOCK_TIMEOUT, then stops before doing anything" {
+	# shellcheck source=lab/lib/common.sh
+	source "$BATS_TEST_DIRNAME/../lib/common.sh"
+	LOCK_OWNER="lab/lab run --variant series --label first" lab_lock wt-series "worktree wt/series"
+	LAB_LOCK_TIMEOUT=1 run -1 timeout 300 "$LAB" run --label second --passes test
+	[[ $output == *"worktree wt/series is in use by another lab run (pid $BASHPID, lab/lab run --variant series --label first, since "* ]]
+	[[ $output == *"ERROR:"*"worktree wt/series is still in use by another lab run"*"after 1s"* ]]
+	[[ $output == *"fix:"*"wait until that run ends"* ]]
+	# It waited before packages, disk checks, results or the worktree.
+	[[ $output != *"installing host packages"* ]]
+	[ ! -e "$DAXPAGE_CACHE/wt" ]
+	[ ! -e "$DAXPAGE_RESULTS" ]
+	lab_unlock wt-series
+}
