@@ -80,13 +80,19 @@ objcount_expected() {
 	[[ -z $n ]] || echo "$n estimate"
 }
 
+# build_from_scratch DIR: true when the kernel tree DIR has no object of the
+# kernel yet. Configure already builds host tools (scripts/kconfig/*.o), and
+# the kernel build more under scripts/ and tools/, so those do not count; a
+# build that failed half-way does (its count would be too low to expect).
+build_from_scratch() {
+	[[ -z $(find "$1" \( -path "$1/scripts" -o -path "$1/tools" \) -prune -o -name '*.o' -print -quit) ]]
+}
+
 # build_kernel LOGFILE: in $KDIR, bzImage, modules and the nfit_test modules.
 build_kernel() {
 	local logf=$1 total=0 how="" watcher rc=0 scratch=0 key
 	key=$(objcount_key)
-	# From scratch: not a single object yet (a build that failed half-way
-	# would give a count too low for the next one to expect).
-	[[ -n $(find "$KDIR" -name '*.o' -print -quit) ]] || scratch=1
+	build_from_scratch "$KDIR" && scratch=1
 	[[ $scratch == 0 ]] || read -r total how <<<"$(objcount_expected "$key") "
 	progress_watch "$logf" build "${total:-0}" "${how//-/ }" &
 	watcher=$!

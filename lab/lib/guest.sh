@@ -49,9 +49,10 @@ guest_layout_check() {
 	mem=$(size_mib "$LAB_GUEST_MEM")
 	size=$(size_mib "${LAB_MEMMAP%%!*}")
 	start=$(size_mib "${LAB_MEMMAP#*!}")
-	[[ -n $mem && -n $size && -n $start && $LAB_MEMMAP == *!* ]] ||
-		die "LAB_GUEST_MEM=$LAB_GUEST_MEM or LAB_MEMMAP=$LAB_MEMMAP is not a size (or SIZE!START)" \
-			"use forms like LAB_GUEST_MEM=12G and LAB_MEMMAP=3G!8G"
+	[[ -n $mem ]] ||
+		die "LAB_GUEST_MEM=$LAB_GUEST_MEM is not a size" "use a form like LAB_GUEST_MEM=12G (or unset it)"
+	[[ -n $size && -n $start && $LAB_MEMMAP == *!* ]] ||
+		die "LAB_MEMMAP=$LAB_MEMMAP is not SIZE!START" "use a form like LAB_MEMMAP=3G!8G (or unset it)"
 	((mem > 2816)) ||
 		die "LAB_GUEST_MEM=$LAB_GUEST_MEM is too small: the guest needs more than 2.75 GiB" \
 			"unset LAB_GUEST_MEM (default 12G)"

@@ -5,7 +5,7 @@
 # checkout under /tmp is 'lab/lab check''s guest-paths check.
 # The globals set here (KDIR, LAB_DIR, LAB_GUEST_TIMEOUT, ...) are read by
 # the functions under test.
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034,SC2030,SC2031
 
 bats_require_minimum_version 1.5.0
 
@@ -169,4 +169,14 @@ stub_vng() {
 	stub_vng 'echo "daxpage: guest up"; echo "daxpage: [    0s] run: x"; exit 1'
 	run -5 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
 	[[ $output == *"the guest stopped before suite.sh ended (rc=1)"* ]]
+}
+
+@test "a tree counts as 'from scratch' with configure's host tools built, not with one kernel object" {
+	# shellcheck source=lab/lib/build.sh
+	source "$BATS_TEST_DIRNAME/../lib/build.sh"
+	mkdir -p "$KDIR/scripts/kconfig" "$KDIR/tools/objtool" "$KDIR/fs"
+	touch "$KDIR/scripts/kconfig/conf.o" "$KDIR/tools/objtool/objtool.o"
+	run -0 build_from_scratch "$KDIR"
+	touch "$KDIR/fs/inode.o"
+	run -1 build_from_scratch "$KDIR"
 }
