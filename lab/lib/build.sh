@@ -94,6 +94,7 @@ build_kernel() {
 	key=$(objcount_key)
 	build_from_scratch "$KDIR" && scratch=1
 	[[ $scratch == 0 ]] || read -r total how <<<"$(objcount_expected "$key") "
+	[[ $scratch == 0 || -n ${how:-} ]] || how=from-scratch,-no-figure-for-$key-yet
 	progress_watch "$logf" build "${total:-0}" "${how//-/ }" &
 	watcher=$!
 	# One kernel build at a time on this machine: the lock is shared with

@@ -128,6 +128,9 @@ progress_watch() {
 			((pct <= 99)) || pct=99
 			printf '[lab]   %s: %d of about %d objects (%d%%, %s), %ds, log: %s\n' "$label" "$n" \
 				"$total" "$pct" "$how" $(( $(date +%s) - t0 )) "$logf"
+		elif [[ -n $how ]]; then
+			printf '[lab]   %s: %d objects (%s), %ds, log: %s\n' "$label" "$n" "$how" \
+				$(( $(date +%s) - t0 )) "$logf"
 		else
 			printf '[lab]   %s: %d objects (incremental), %ds, log: %s\n' "$label" "$n" \
 				$(( $(date +%s) - t0 )) "$logf"
