@@ -301,6 +301,60 @@ else
 	result devdax-smoke fail "no device-dax namespace"
 fi
 
+# --- fsdax on an nfit_test namespace (test pass) ---------------------------
+# nfit_test's "pmem" is vmalloc() memory, with no ZONE_DEVICE memmap. An fsdax
+# mmap of a file there must either fail with SIGBUS (the series' "a pfn only
+# with a memmap" rule; vanilla 6.12.117's fault already fails, measured) or
+# map the file's data; read(2) and unlink must work either way. Measured on
+# vanilla 7.3.4: the mmap maps the vmalloc page as an FS_DAX folio, whose
+# refcount never drops to 0, and unlink then sleeps in D state for good in
+# dax_break_layout_final() (G4 of the mainline design note). The unlink runs
+# under a 60 s watchdog; a task in D state cannot be killed, so this check
+# comes after every other use of nfit_test.
+nfit_fsdax_mmap() {
+	local region dev mnt=/tmp/daxpage-nfit out pid i
+	ndctl disable-region -b nfit_test.0 all && ndctl zero-labels -b nfit_test.0 all &&
+		ndctl enable-region -b nfit_test.0 all || return
+	ndctl destroy-namespace -f -b nfit_test.0 all || true
+	settle
+	region=$(ndctl list -b nfit_test.0 -R -t pmem | jq -r 'max_by(.size) | .dev') || return
+	dev=$(ndctl create-namespace -b nfit_test.0 -r "$region" -t pmem -m fsdax -M mem | jq -r .blockdev) || return
+	echo "namespace: $dev on $region"
+	mkdir -p "$mnt"
+	mkfs.ext4 -F -q -b 4096 "/dev/$dev" && mount -o dax=always "/dev/$dev" "$mnt" || return
+	xfs_io -f -c "pwrite -q -S 0x5a 0 8k" -c fsync "$mnt/f" || return
+	# STATX_ATTR_DAX: without it this check would test nothing.
+	i=$(xfs_io -c "statx -r" "$mnt/f" | awk '$1 == "stat.attributes" {print $3}')
+	((${i:-0} & 0x200000)) || { echo "the file is not DAX (stat.attributes ${i:-missing})"; return 1; }
+	out=$(timeout 30 xfs_io -c "mmap -r 0 4k" -c "mread -v 0 16" "$mnt/f" 2>&1) && i=0 || i=$?
+	case $i in
+	0) grep -q '5a 5a 5a 5a' <<<"$out" || { echo "mmap read returned wrong data: $out"; return 1; }
+		echo "mmap read: mapped, data ok" ;;
+	135) echo "mmap read: SIGBUS (no memmap behind the pfn)" ;;
+	*) echo "mmap read: exit $i: $out"; return 1 ;;
+	esac
+	xfs_io -c "pread -v 0 16" "$mnt/f" | grep -q '5a 5a 5a 5a' || { echo "read(2) failed"; return 1; }
+	echo "read(2): data ok"
+	rm "$mnt/f" &
+	pid=$!
+	for ((i = 0; i < 60; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "unlink still running after 60 s, state $(awk '{print $3}' "/proc/$pid/stat"); stack:"
+		cat "/proc/$pid/stack"
+		return 1
+	fi
+	wait "$pid" || return
+	echo "unlink: done in ${i}s"
+	umount "$mnt"
+}
+export -f nfit_fsdax_mmap
+if [[ $PASS == test ]]; then
+	check nfit_test-fsdax-mmap-read-unlink nfit_fsdax_mmap || true
+fi
+
 # --- xfs with reflink ------------------------------------------------------
 # The selftests' reflink cases on xfs with reflink=1, after everything else:
 # on kernels without "fs/dax: split a PMD entry before a shared PTE entry
