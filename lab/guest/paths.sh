@@ -1,9 +1,9 @@
 #!/bin/bash
-# daxpage guest probe: does a checkout and a cache under /tmp reach the guest?
-# Run by 'lab/lab check' (guest_paths_probe) from a copy of lab/ under /tmp,
-# with modules and a binary directory under /tmp too: the paths a new user's
-# first clone has, which the guest's own /tmp would hide without the lab's
-# shares.
+# daxpage guest probe: do a checkout and a cache under /tmp and /var/tmp reach
+# the guest? Run by 'lab/lab check' (guest_paths_probe) from a copy of lab/
+# under /tmp, with a binary directory under /tmp and the modules under
+# /var/tmp: the paths of a new user's first clone, which the guest's own
+# file systems there would hide without the lab's shares.
 #
 # usage: paths.sh PASS OUTDIR BINDIR (as suite.sh); BINDIR (under /tmp)
 # holds "true", a copy of /bin/true; the modules bound over /lib/modules

@@ -208,6 +208,14 @@ need_value() {
 	[[ ${3:-} != -* ]] || die "option $1 needs a value, not the option '$3'" "see 'lab/lab help'"
 }
 
+# lab_paths_check: path_check of the checkout, DAXPAGE_CACHE and
+# DAXPAGE_RESULTS, the three places a run and its guests use.
+lab_paths_check() {
+	path_check "the lab's checkout" "$TOP"
+	path_check "DAXPAGE_CACHE" "$CACHE"
+	path_check "DAXPAGE_RESULTS" "$RESULTS"
+}
+
 # path_check WHAT PATH: die unless PATH is absolute and made only of the
 # characters virtme-ng accepts in --rwdir/--rodir (its _SAFE_PATH_PATTERN,
 # less the blank, which the guest's shell command would split): letters,

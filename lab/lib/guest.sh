@@ -65,6 +65,10 @@ guest_layout_check() {
 			"start LAB_MEMMAP at 8G or above (default 3G!8G)"
 }
 
+# Console lines that mean the guest kernel died (a WARNING alone does not):
+# boot_suite names the first one when a guest ends early.
+CRASH_RE='Kernel panic|BUG:|Oops|general protection fault'
+
 # Splats that fail a run when found in the guest's kernel log.
 SPLAT_RE='WARNING:|BUG:|Oops|KASAN|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|INFO: task .* blocked for more than|general protection fault|Kernel panic'
 
@@ -162,7 +166,7 @@ GUEST_SHARE_BUDGET=900
 #   5  the suite started and the guest stopped before its end (a crash)
 GUEST_FAILURE=""
 boot_suite() {
-	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm rc=0 i script why
+	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm rc=0 i script
 	local -a accel_opt=() nv=() shares
 	shift 5
 	script=${GUEST_SCRIPT:-$LAB_DIR/guest/suite.sh}
@@ -204,11 +208,11 @@ boot_suite() {
 	rm -rf "$vm"
 	touch "$out/$pass-suite.log"
 	grep -q '^daxpage: suite done' "$out/$pass-suite.log" && return 0
-	local up=0 started=0 exited="" panic=""
+	local up=0 where="before ${script##*/} started" exited="" panic=""
 	grep -q '^daxpage: guest up' "$out/$pass-suite.log" && up=1
-	grep -q '^daxpage: \[' "$out/$pass-suite.log" && started=1
+	grep -q '^daxpage: \[' "$out/$pass-suite.log" && where="in ${script##*/}"
 	exited=$(sed -n 's/^daxpage: guest-\(error: .*\|exit [0-9]*\)$/\1/p' "$out/$pass-suite.log" | head -n1)
-	panic=$(grep -m1 -E 'Kernel panic|BUG:|Oops|general protection fault' "$out/$pass-console.log" || true)
+	panic=$(grep -m1 -E "$CRASH_RE" "$out/$pass-console.log" || true)
 	if [[ $up == 0 ]]; then
 		if [[ -n $panic ]]; then
 			GUEST_FAILURE="the guest kernel crashed before user space: $panic"
@@ -221,12 +225,12 @@ boot_suite() {
 			rc=3
 		fi
 	elif [[ $rc -eq 124 || $rc -eq 137 ]]; then
-		GUEST_FAILURE="the guest hung $([[ $started == 1 ]] && echo "in ${script##*/}" || echo "before ${script##*/} started"): no result after ${LAB_GUEST_TIMEOUT}s"
+		GUEST_FAILURE="the guest hung $where: no result after ${LAB_GUEST_TIMEOUT}s"
 		rc=4
 	elif [[ -n $panic ]]; then
-		GUEST_FAILURE="the guest kernel crashed $([[ $started == 1 ]] && echo "in ${script##*/}" || echo "before ${script##*/} started"): $panic"
+		GUEST_FAILURE="the guest kernel crashed $where: $panic"
 		rc=5
-	elif [[ $started == 0 && -n $exited ]]; then
+	elif [[ $where == before* && -n $exited ]]; then
 		if [[ $exited == exit* ]]; then
 			exited="${script##*/} exited with ${exited#exit } before its first check"
 		else
@@ -235,7 +239,8 @@ boot_suite() {
 		GUEST_FAILURE="the guest booted but ${script##*/} did not start: $exited; not a kernel problem"
 		rc=3
 	else
-		GUEST_FAILURE="the guest stopped $([[ $started == 1 ]] && echo "before ${script##*/} ended" || echo "before ${script##*/} started, with no exit code") (rc=$rc)"
+		[[ $where == before* ]] && where+=", with no exit code" || where="before ${script##*/} ended"
+		GUEST_FAILURE="the guest stopped $where (rc=$rc)"
 		rc=5
 	fi
 	warn "$GUEST_FAILURE; console: $out/$pass-console.log"

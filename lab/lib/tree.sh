@@ -98,9 +98,18 @@ import_tarball() {
 	rm -rf "$tmp" "$tmp.index"
 }
 
+# base_tree_repo: the repository of --base-tree (BASE_TREE may be a worktree
+# of it): its git common directory, less a trailing /.git.
+base_tree_repo() {
+	local r
+	r=$(cd "$BASE_TREE" && git rev-parse --path-format=absolute --git-common-dir) || return
+	printf '%s\n' "${r%/.git}"
+}
+
 # base_prepare: make sure the pinned base exists; sets BASE_COMMIT,
-# BASE_DESC and BASE_REPO. With BASE_TREE set, uses that git tree instead.
-# Holds the repository lock while it may import.
+# BASE_DESC and BASE_REPO. With BASE_TREE set (checked by run_parse_args
+# before any work), uses that git tree instead. Holds the repository lock
+# while it may import.
 base_prepare() {
 	lab_lock repo "the kernel repository $REPO"
 	base_prepare_locked
@@ -110,15 +119,7 @@ base_prepare() {
 base_prepare_locked() {
 	local pkg ver sha deb tb got_sha pinned_commit
 	if [[ -n ${BASE_TREE:-} ]]; then
-		[[ -d $BASE_TREE ]] || die "--base-tree $BASE_TREE is not a directory" \
-			"pass the path of a kernel git checkout (for example a v6.12.y tree)"
-		git -C "$BASE_TREE" rev-parse -q --verify "${BASE_REV:-HEAD}^{commit}" >/dev/null 2>&1 ||
-			die "--base-tree $BASE_TREE has no commit ${BASE_REV:-HEAD} (not a readable git tree?)" \
-				"pass a kernel git checkout you can read, and --base-rev REV if HEAD is not the base"
-		[[ -f $BASE_TREE/Makefile && -d $BASE_TREE/fs ]] ||
-			die "--base-tree $BASE_TREE does not look like a kernel tree" "pass the top of a kernel checkout"
-		BASE_REPO=$(cd "$BASE_TREE" && git rev-parse --path-format=absolute --git-common-dir)
-		BASE_REPO=${BASE_REPO%/.git}
+		BASE_REPO=$(base_tree_repo)
 		BASE_COMMIT=$(git -C "$BASE_TREE" rev-parse "${BASE_REV:-HEAD}^{commit}")
 		BASE_DESC="$(git -C "$BASE_TREE" describe --tags --always "$BASE_COMMIT" 2>/dev/null) from $BASE_TREE"
 		return 0
