@@ -6,7 +6,7 @@ LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOP=$(cd "$LAB_DIR/.." && pwd)
 CACHE=${DAXPAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/daxpage}
 RESULTS=${DAXPAGE_RESULTS:-$TOP/results}
-PIN=$TOP/series/base.pin
+PIN=$TOP/series/6.12.y/base.pin
 JOBS=${DAXPAGE_JOBS:-$(( $(nproc) + 1 ))}
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 
@@ -59,7 +59,7 @@ read_pin() {
 # series_patches: the patches of series/, in order, without the cover letter.
 series_patches() {
 	local p
-	for p in "$TOP"/series/[0-9][0-9][0-9][0-9]-*.patch; do
+	for p in "$TOP"/series/6.12.y/[0-9][0-9][0-9][0-9]-*.patch; do
 		[[ -e $p ]] || continue
 		[[ ${p##*/} == 0000-* ]] && continue
 		printf '%s\n' "$p"
