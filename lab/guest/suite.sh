@@ -230,6 +230,8 @@ for key in nvdimm-dev nvdimm-mem e820-mem; do
 			[[ $fs == ext4 ]] && hwp=1
 			tap_prog "$name-selftests-dax" DAX_TEST_DIR="$MNT/$name" DAX_TEST_HWPOISON=$hwp \
 				-- "$BIN/dax_test"
+		else
+			result "$name-selftests-dax" skip "no dax_test: the target's tree has no tools/testing/selftests/dax/dax_test.c"
 		fi
 		if [[ $key == nvdimm-dev ]]; then
 			mm_selftests "$name" "$MNT/$name"
@@ -370,6 +372,8 @@ if [[ -n ${FSDAX[nvdimm-dev]:-} && -x $BIN/dax_test ]]; then
 			-t reflink_pmd_then_pte_write
 		check xfs-reflink-umount umount "$MNT/reflink" || true
 	fi
+elif [[ ! -x $BIN/dax_test ]]; then
+	result xfs-reflink-selftests-dax skip "no dax_test: the target's tree has no tools/testing/selftests/dax/dax_test.c"
 fi
 
 # --- kernel log -----------------------------------------------------------

@@ -6,7 +6,10 @@ LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOP=$(cd "$LAB_DIR/.." && pwd)
 CACHE=${DAXPAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/daxpage}
 RESULTS=${DAXPAGE_RESULTS:-$TOP/results}
-PIN=$TOP/series/6.12.y/base.pin
+# The target a command works on (series/TARGET/, set by target_use) and
+# its pin, series/TARGET/base.pin.
+TARGET=""
+PIN=""
 JOBS=${DAXPAGE_JOBS:-$(( $(nproc) + 1 ))}
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 
@@ -46,20 +49,63 @@ stage() {
 	return "$rc"
 }
 
-# read_pin KEY: a value from series/base.pin.
+# --- targets ---------------------------------------------------------------
+#
+# A target is a folder series/NAME/ with a base.pin (the base: a Debian
+# linux-source package) and its patches, series/NAME/NNNN-*.patch (the
+# cover letter 0000-* aside; none at all is fine: the base alone).
+
+# series_targets: the names of the targets, in order (sort -V), one a line.
+series_targets() {
+	local d
+	for d in "$TOP"/series/*/base.pin; do
+		[[ -e $d ]] || continue
+		d=${d%/base.pin}
+		printf '%s
+' "${d##*/}"
+	done | sort -V
+}
+
+# target_check NAME: die unless NAME is a target (for --series).
+target_check() {
+	local t=$1 known
+	known=$(series_targets | xargs)
+	[[ -n $known ]] || die "series/ has no target (no series/NAME/base.pin)" \
+		"restore series/ from git (git checkout series/)"
+	[[ -n $t && $t != */* && $t != .* && -f $TOP/series/$t/base.pin ]] ||
+		die "unknown series '$t' (no series/$t/base.pin; targets: $known)" \
+			"use --series with one of: $known"
+}
+
+# target_use NAME: make NAME the target of what follows (TARGET, PIN).
+target_use() {
+	TARGET=$1
+	PIN=$TOP/series/$TARGET/base.pin
+}
+
+# target_kernelversion [NAME]: the pinned kernel version of NAME (default
+# the current target), e.g. 6.12.117: the name of its base in tables.
+target_kernelversion() {
+	(target_use "${1:-$TARGET}" && read_pin BASE_KERNELVERSION)
+}
+
+# read_pin KEY: a value from the target's series/TARGET/base.pin.
 read_pin() {
 	local key=$1 line
+	[[ -n $PIN ]] || die "internal: no target chosen before reading a pin" "report this as a lab bug"
 	[[ -r $PIN ]] || die "base pin $PIN is missing" \
-		"restore series/base.pin from git (git checkout series/base.pin)"
-	line=$(grep -E "^$key=" "$PIN" | tail -n1) ||
-		die "base pin $PIN has no $key" "add a $key= line to series/base.pin"
+		"restore series/$TARGET/base.pin from git (git checkout series/$TARGET/base.pin)"
+	line=$(grep -E "^$key=" "$PIN") ||
+		die "base pin $PIN has no $key" "add a $key= line to series/$TARGET/base.pin"
+	line=${line##*$'\n'}
 	printf '%s\n' "${line#*=}"
 }
 
-# series_patches: the patches of series/, in order, without the cover letter.
+# series_patches: the patches of the target's series, in order, without the
+# cover letter.
 series_patches() {
 	local p
-	for p in "$TOP"/series/6.12.y/[0-9][0-9][0-9][0-9]-*.patch; do
+	for p in "$TOP/series/$TARGET"/[0-9][0-9][0-9][0-9]-*.patch; do
 		[[ -e $p ]] || continue
 		[[ ${p##*/} == 0000-* ]] && continue
 		printf '%s\n' "$p"
@@ -142,8 +188,9 @@ progress_watch() {
 #
 # A lab run owns what it changes in the cache: its worktree from the base to
 # the report (apply, configure, build, module staging, the test binaries and
-# the guests that use them), the scratch worktree wt/am while it uses it, and
-# the kernel repository while it imports a base or adds a worktree. Each is
+# the guests that use them), its target's scratch worktree wt/am-TARGET
+# (lock am-TARGET) while it uses it, and the kernel repository while it
+# imports a base or adds a worktree. Each is
 # a flock on $CACHE/locks/NAME.lock; a second run waits for it, saying who
 # holds it, at most LAB_LOCK_TIMEOUT seconds (default 4 hours), then stops.
 # The kernel build itself also takes $CACHE/build.lock (one build at a time
@@ -227,4 +274,20 @@ path_check() {
 	[[ $path =~ ^[A-Za-z0-9_+./-]+$ ]] ||
 		die "$what '$path' has characters the guest boot cannot pass to virtme-ng (only letters, digits and _ + . - / can be shared with the guest)" \
 			"use such a path (clone the project there, or set DAXPAGE_CACHE / DAXPAGE_RESULTS)"
+}
+
+# subshell_rc CMD...: run CMD in a subshell with errexit in force and put
+# its exit status in SUBSHELL_RC. For running one of several runs (one per
+# target) to its end, whatever the others do. Call it as a plain command,
+# never in an if, || or && list: bash ignores errexit in everything such a
+# list runs, the subshell included, so a failing step would not stop it.
+SUBSHELL_RC=0
+subshell_rc() {
+	set +e
+	(
+		set -e
+		"$@"
+	)
+	SUBSHELL_RC=$?
+	set -e
 }

@@ -174,6 +174,18 @@ deps_trixie_source() {
 	APT_UPDATED=0
 }
 
+# deps_bases_offered: apt offers the base package of every target
+# (BASE_PACKAGE of series/*/base.pin: linux-source-6.12 from bookworm,
+# linux-source-7.3 from trixie-backports).
+deps_bases_offered() {
+	local t pkg
+	for t in $(series_targets); do
+		pkg=$(target_use "$t" && read_pin BASE_PACKAGE)
+		# (no "| grep -q" on apt-cache: with pipefail its SIGPIPE counts as failure)
+		[[ $(apt-cache policy "$pkg" 2>/dev/null) == *Candidate* ]] || return 1
+	done
+}
+
 apt_update() {
 	[[ ${APT_UPDATED:-0} == 1 ]] && return 0
 	apt-get update -q >"$CACHE/apt-update.log" 2>&1 ||
@@ -221,8 +233,7 @@ deps_ensure() {
 		fix="run 'sudo XFSTESTS_SRC=DIR lab/lab deps' once, then retry as yourself"
 	fi
 	deps_trixie_source
-	# (no "| grep -q" on apt-cache: with pipefail its SIGPIPE counts as failure)
-	if [[ -z ${missing// /} && $(apt-cache policy linux-source-7.3 2>/dev/null) == *Candidate* ]]; then
+	if [[ -z ${missing// /} ]] && deps_bases_offered; then
 		return 0
 	fi
 	[[ $(id -u) -eq 0 ]] || die "missing host tools: $(echo "$missing" | xargs)" "$fix"

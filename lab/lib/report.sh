@@ -79,7 +79,8 @@ report() {
 	printf '%s' "$splats" >"$dir/splats.txt"
 	{
 		echo "daxpage lab: $(<"$dir/label")"
-		echo "kernel:  $(<"$dir/kernelrelease")  ($(<"$dir/variant"))"
+		echo "target:  series/$(<"$dir/target"), $(<"$dir/kind")"
+		echo "kernel:  $(<"$dir/kernelrelease")"
 		echo "base:    $(<"$dir/base")"
 		echo "series:  $(<"$dir/series")"
 		echo "accel:   $(<"$dir/accel")   guest: ${LAB_GUEST_MEM} RAM, ${GUEST_CPUS:-$LAB_GUEST_CPUS} CPUs${QEMU_EXTRA:+, $QEMU_EXTRA}, memmap=${LAB_MEMMAP}, 2x ${LAB_NVDIMM_SIZE} NVDIMM"
@@ -121,4 +122,43 @@ report() {
 	echo "verdict: $verdict" >>"$dir/summary.txt"
 	cat "$dir/summary.txt"
 	[[ $verdict == PASS ]]
+}
+
+# result_status DIR KEY: the status (ok, fail, skip) of KEY in the run
+# directory DIR's results.tsv and subtests.tsv, KEY written as the compare
+# table writes its rows: "check (pass)" or "program:case (pass)"; "missing"
+# when neither file has it.
+result_status() {
+	local dir=$1 key=$2 st
+	st=$(awk -F'\t' -v k="$key" '$1 " (" $2 ")" == k {print $3; exit}' \
+		"$dir/results.tsv" "$dir/subtests.tsv" 2>/dev/null || true)
+	printf '%s\n' "${st:-missing}"
+}
+
+# reproducers_eval FILE BASEDIR SERIESDIR VERSION: check a target's
+# reproducers file against a run of its base (BASEDIR) and one of base +
+# series (SERIESDIR). FILE has one line per reproducer,
+# "KEY<TAB>BUG-ID<TAB>free text" (KEY as in result_status); blank lines
+# and lines starting with # are comments. Prints one "ok<TAB>message" or
+# "fail<TAB>message" line per reproducer: ok only when the base has KEY as
+# fail and the series as ok. VERSION names the base in the messages.
+reproducers_eval() {
+	local file=$1 base=$2 series=$3 ver=$4 line key bug text b s n=0
+	while IFS= read -r line || [[ -n $line ]]; do
+		n=$((n + 1))
+		[[ -z ${line//[[:space:]]/} || $line == \#* ]] && continue
+		IFS=$'\t' read -r key bug text <<<"$line"
+		if [[ $line != *$'\t'* || -z ${bug:-} || ! $key =~ ^[^[:space:]].*\ \([a-z]+\)$ ]]; then
+			printf 'fail\treproducers line %d is not KEY<TAB>BUG-ID<TAB>text with KEY "check (pass)": %s\n' "$n" "$line"
+			continue
+		fi
+		b=$(result_status "$base" "$key")
+		s=$(result_status "$series" "$key")
+		if [[ $b == fail && $s == ok ]]; then
+			printf 'ok\treproducer %s (%s): fails on %s, passes with the series\n' "$key" "$bug" "$ver"
+		else
+			printf 'fail\treproducer %s (%s): should fail on %s and pass with the series; %s: %s, with the series: %s\n' \
+				"$key" "$bug" "$ver" "$ver" "$b" "$s"
+		fi
+	done <"$file"
 }

@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # Kernel trees: fetch the base, import it into git, apply the series.
 #
-# All trees live in one git repository, $CACHE/linux. The base (Debian's
-# linux-source-6.12) and the mainline anchor (linux-source-7.3) are imported
-# as root commits with fixed author, committer and dates, so that the same
-# tarball always gives the same commit id: series/base.pin records it and the
-# cover letter names it. Builds happen in worktrees under $CACHE/wt/.
+# All trees live in one git repository, $CACHE/linux. The base of each
+# target (a Debian linux-source package, series/TARGET/base.pin) is imported
+# as a root commit with fixed author, committer and dates, tagged
+# base-VERSION (~ as _), so that the same tarball always gives the same
+# commit id: the pin records it and the cover letter names it. Builds happen
+# in worktrees under $CACHE/wt/: TARGET-base, TARGET-series and the scratch
+# tree am-TARGET.
 
 REPO=$CACHE/linux
 GIT_ID=(-c user.name="daxpage developers" -c user.email=daxpage@example.org)
@@ -106,8 +108,8 @@ base_tree_repo() {
 	printf '%s\n' "${r%/.git}"
 }
 
-# base_prepare: make sure the pinned base exists; sets BASE_COMMIT,
-# BASE_DESC and BASE_REPO. With BASE_TREE set (checked by run_parse_args
+# base_prepare: make sure the pinned base of the target (TARGET, PIN)
+# exists; sets BASE_COMMIT, BASE_DESC and BASE_REPO. With BASE_TREE set (checked by run_parse_args
 # before any work), uses that git tree instead. Holds the repository lock
 # while it may import.
 base_prepare() {
@@ -142,13 +144,13 @@ base_prepare_locked() {
 	got_ver=$(dpkg-deb -f "$deb" Version)
 	if [[ $got_ver == "$ver" && $got_sha != "$sha" ]]; then
 		die "$pkg $ver tarball has sha256 $got_sha, the pin says $sha" \
-			"delete $CACHE/dl and retry; if it persists the mirror changed the package: update series/base.pin"
+			"delete $CACHE/dl and retry; if it persists the mirror changed the package: update series/$TARGET/base.pin"
 	fi
 	import_tarball "$tb" "base-${got_ver//\~/_}" "Linux $(tar_kernelversion "$tb") ($pkg $got_ver)"
 	BASE_COMMIT=$(git -C "$REPO" rev-parse "refs/tags/base-${got_ver//\~/_}^{commit}")
 	BASE_DESC="$pkg $got_ver"
 	if [[ $got_ver == "$ver" && $BASE_COMMIT != "$pinned_commit" ]]; then
-		warn "imported base is $BASE_COMMIT but series/base.pin says $pinned_commit"
+		warn "imported base is $BASE_COMMIT but series/$TARGET/base.pin says $pinned_commit (the import is not deterministic?)"
 	fi
 }
 
@@ -157,21 +159,6 @@ tar_kernelversion() {
 	tar -xJOf "$1" --wildcards '*/Makefile' 2>/dev/null | awk -F' = ' '
 		/^VERSION =/ {v=$2} /^PATCHLEVEL =/ {p=$2} /^SUBLEVEL =/ {s=$2}
 		v != "" && p != "" && s != "" {print v "." p "." s; exit}'
-}
-
-# mainline_prepare: import Debian's linux-source-7.3 (the mainline anchor);
-# sets MAINLINE_COMMIT.
-mainline_prepare() {
-	local pkg=${LAB_MAINLINE_PACKAGE:-linux-source-7.3} deb tb ver
-	lab_lock repo "the kernel repository $REPO"
-	repo_init
-	deb=$(deb_fetch "$pkg" "")
-	ver=$(dpkg-deb -f "$deb" Version)
-	tb=$(deb_tarball "$deb")
-	import_tarball "$tb" "mainline-${ver//\~/_}" "Linux $(tar_kernelversion "$tb") ($pkg $ver)"
-	MAINLINE_COMMIT=$(git -C "$REPO" rev-parse "refs/tags/mainline-${ver//\~/_}^{commit}")
-	MAINLINE_DESC="$pkg $ver"
-	lab_unlock repo
 }
 
 # worktree DIR COMMIT: make DIR a worktree of the base repository at COMMIT.
@@ -194,25 +181,35 @@ worktree() {
 	fi
 }
 
-# am_series: check out the base in the scratch worktree $CACHE/wt/am and
-# git am every patch of series/ there. Prints the resulting commit. Takes
-# the lock of that worktree ("am") and keeps it: a caller that goes on
-# using the tree gives it back (lab_unlock am) when it is done; called in a
-# subshell, the lock ends with the subshell.
+# am_dir: the target's scratch worktree, $CACHE/wt/am-TARGET (with
+# --base-tree, wt/am-ext-TARGET). Its lock is am-TARGET either way.
+am_dir() {
+	if [[ -n ${BASE_TREE:-} ]]; then
+		printf '%s\n' "$CACHE/wt/am-ext-$TARGET"
+	else
+		printf '%s\n' "$CACHE/wt/am-$TARGET"
+	fi
+}
+
+# am_series: check out the base in the target's scratch worktree (am_dir)
+# and git am every patch of series/TARGET/ there. Prints the resulting
+# commit. Takes the lock of that worktree ("am-TARGET") and keeps it: a
+# caller that goes on using the tree gives it back (lab_unlock am-TARGET)
+# when it is done; called in a subshell, the lock ends with the subshell.
 am_series() {
-	local am=$CACHE/wt/am p
+	local am p
 	local -a ps
+	am=$(am_dir)
 	mapfile -t ps < <(series_patches)
-	[[ -n ${BASE_TREE:-} ]] && am=$CACHE/wt/am-ext
-	lab_lock am "the scratch worktree ${am#"$CACHE"/}"
+	lab_lock "am-$TARGET" "the scratch worktree ${am#"$CACHE"/}"
 	worktree "$am" "$BASE_COMMIT"
 	git -C "$am" am --abort >/dev/null 2>&1 || true
 	for p in "${ps[@]}"; do
-		if ! git -C "$am" "${GIT_ID[@]}" am -q --keep-cr "$p" >"$CACHE/am.log" 2>&1; then
+		if ! git -C "$am" "${GIT_ID[@]}" am -q --keep-cr "$p" >"$CACHE/am-$TARGET.log" 2>&1; then
 			git -C "$am" am --abort >/dev/null 2>&1 || true
-			cat "$CACHE/am.log" >&2
+			cat "$CACHE/am-$TARGET.log" >&2
 			die "patch ${p##*/} does not apply to $BASE_DESC" \
-				"rebase the series onto the base (see git's message above) and regenerate series/"
+				"rebase the series onto the base (see git's message above) and regenerate series/$TARGET/"
 		fi
 	done
 	git -C "$am" rev-parse HEAD

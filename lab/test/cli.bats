@@ -24,33 +24,68 @@ refused() {
 	[[ $output == *"unknown module pass 'bogus'"* ]]
 }
 
-@test "run: an option without its value, an unknown option, variant or mode" {
+@test "run: an option without its value, an unknown option, series or mode" {
 	refused run --label
 	[[ $output == *"option --label needs a value"* ]]
 	refused run --passes
 	refused run --frobnicate
 	[[ $output == *"unknown option --frobnicate"* ]]
-	refused run --variant linus
-	[[ $output == *"unknown variant 'linus'"* ]]
+	refused run --series linus
+	[[ $output == *"unknown series 'linus' (no series/linus/base.pin; targets: 6.12.y mainline)"* ]]
+	[[ $output == *"fix:"*"use --series with one of: 6.12.y mainline"* ]]
+	[ "${#lines[@]}" -eq 2 ]
+	refused run --series
+	refused run --series ../series
+	refused run --series ""
+	refused run --series --base
+	[[ $output == *"option --series needs a value, not the option '--base'"* ]]
+	# the old variants are gone: a series is data, not an option value
+	refused run --variant mainline
+	[[ $output == *"unknown option --variant"* ]]
 	refused run --mode fast
 	refused run --passes "test test"
 	refused run --passes ""
-	refused run --label ../x
+	refused run --series 6.12.y --label ../x
 	refused run --label --debug
 	[[ $output == *"option --label needs a value, not the option '--debug'"* ]]
 	refused run --label -x
 }
 
+@test "run: --label names one run, so it needs --series when there are several targets" {
+	refused run --label mine
+	[[ $output == *"--label names one run's results, and without --series there is a run per target (6.12.y mainline)"* ]]
+	[[ $output == *"fix:"*"add --series T"* ]]
+	refused run --base --label mine --passes test
+}
+
 @test "run: --base-rev without --base-tree, --base-tree that is not there" {
 	refused run --base-rev v6.12
 	[[ $output == *"--base-rev needs --base-tree"* ]]
-	refused run --base-tree "$BATS_TEST_TMPDIR/nope"
-	refused run --base-tree ""
+	refused run --series 6.12.y --base-tree "$BATS_TEST_TMPDIR/nope"
+	refused run --series 6.12.y --base-tree ""
 	mkdir -p "$BATS_TEST_TMPDIR/notgit"
-	refused run --base-tree "$BATS_TEST_TMPDIR/notgit"
+	refused run --series 6.12.y --base-tree "$BATS_TEST_TMPDIR/notgit"
 	[[ $output == *"has no commit HEAD"* ]]
 	refused compare --base-tree "$BATS_TEST_TMPDIR/notgit"
 	[[ $output == *"compare sets --base-tree itself"* ]]
+}
+
+@test "run: --base-tree replaces one target's base: without --series it is refused when there are two targets" {
+	local tree=$BATS_TEST_TMPDIR/linux
+	mkdir -p "$tree/fs"
+	touch "$tree/Makefile" "$tree/fs/dax.c"
+	git -C "$tree" init -q
+	git -C "$tree" add -A
+	git -C "$tree" -c user.name=t -c user.email=t@example.org commit -q -m base
+	refused run --base-tree "$tree"
+	[[ $output == *"--base-tree replaces the base of one target, and series/ has 2 (6.12.y mainline)"* ]]
+	[[ $output == *"fix:"*"add --series T to name it (one of: 6.12.y mainline)"* ]]
+	[ "${#lines[@]}" -eq 2 ]
+	refused run --base --base-tree "$tree" --base-rev HEAD
+	[[ $output == *"--base-tree replaces the base of one target"* ]]
+	# named, the tree passes these checks: what stops it here is the knob
+	LAB_GUEST_CPUS=x refused run --series mainline --base-tree "$tree"
+	[[ $output == *"LAB_GUEST_CPUS=x"* ]]
 }
 
 @test "run: malformed knobs in the environment" {
@@ -65,16 +100,33 @@ refused() {
 	[[ $output == *"is not an ndctl checkout"* ]]
 }
 
-@test "check, deps, compare and bench refuse what they do not take" {
+@test "check, deps, compare, bench and bisect-build refuse what they do not take" {
 	refused check --label x
+	refused check --series nope
+	[[ $output == *"unknown series 'nope'"* ]]
 	refused deps extra
+	refused deps --series nope
 	refused compare --label x
 	[[ $output == *"compare sets --label itself"* ]]
-	refused compare --passes nope
-	refused bench --variants ""
-	refused bench --variants "vanilla linus"
+	refused compare --base
+	refused compare --series nope
+	refused compare --series 6.12.y --passes nope
+	refused compare-table --series nope
+	refused compare-table --debug
+	refused bench --kernels ""
+	refused bench --kernels "6.12.y linus"
+	[[ $output == *"unknown kernel 'linus'"* ]]
+	[[ $output == *"fix:"*"6.12.y-base 6.12.y mainline-base mainline"* ]]
+	refused bench --kernels "mainline mainline"
+	refused bench --kernels "vanilla-base"
+	refused bench --series nope
+	refused bench --variants "vanilla series"
+	[[ $output == *"unknown option --variants"* ]]
+	refused bench-table --kernels x
 	refused bisect-build --arch vax
 	refused bisect-build --arch
+	refused bisect-build --series nope
+	refused bisect-build --series mainline --arch vax
 	refused frobnicate
 }
 
@@ -123,14 +175,14 @@ refused() {
 @test "a busy worktree: a second run waits LAB_LOCK_TIMEOUT, then stops before doing anything" {
 	# shellcheck source=lab/lib/common.sh
 	source "$BATS_TEST_DIRNAME/../lib/common.sh"
-	LOCK_OWNER="lab/lab run --variant series --label first" lab_lock wt-series "worktree wt/series"
-	LAB_LOCK_TIMEOUT=1 run -1 timeout 300 "$LAB" run --label second --passes test
-	[[ $output == *"worktree wt/series is in use by another lab run (pid $BASHPID, lab/lab run --variant series --label first, since "* ]]
-	[[ $output == *"ERROR:"*"worktree wt/series is still in use by another lab run"*"after 1s"* ]]
+	LOCK_OWNER="lab/lab run --series 6.12.y --label first" lab_lock wt-6.12.y-series "worktree wt/6.12.y-series"
+	LAB_LOCK_TIMEOUT=1 run -1 timeout 300 "$LAB" run --series 6.12.y --label second --passes test
+	[[ $output == *"worktree wt/6.12.y-series is in use by another lab run (pid $BASHPID, lab/lab run --series 6.12.y --label first, since "* ]]
+	[[ $output == *"ERROR:"*"worktree wt/6.12.y-series is still in use by another lab run"*"after 1s"* ]]
 	[[ $output == *"fix:"*"wait until that run ends"* ]]
 	# It waited before packages, disk checks, results or the worktree.
 	[[ $output != *"installing host packages"* ]]
 	[ ! -e "$DAXPAGE_CACHE/wt" ]
 	[ ! -e "$DAXPAGE_RESULTS" ]
-	lab_unlock wt-series
+	lab_unlock wt-6.12.y-series
 }

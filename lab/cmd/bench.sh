@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# lab/lab bench [--kernels "K..."] [--series T]: the fault / fork / GUP /
+# memmap benchmark (QEMU -icount) on kernels named T (a target's base +
+# series) or T-base (its base), labels bench-K; one table with the ratio
+# series/base per target, results/bench.txt; lab/lab bench-table prints it
+# again. Sourced by lab/lab.
+
+BENCH_KERNELS=()
+
+# bench_parse ARG...: --kernels "K..." or --series T (its two kernels);
+# default: both kernels of every target. Checks every name.
+bench_parse() {
+	local k t
+	local -a targets
+	BENCH_KERNELS=()
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--kernels) need_value "$1" $# "${2:-}"; read -r -a BENCH_KERNELS <<<"$2"
+			[[ ${#BENCH_KERNELS[@]} -gt 0 ]] || die "--kernels names no kernel" "use e.g. --kernels \"6.12.y-base 6.12.y\""
+			shift 2 ;;
+		--series) need_value "$1" $# "${2:-}"; target_check "$2"; BENCH_KERNELS+=("$2-base" "$2"); shift 2 ;;
+		*) die "unknown option $1 for ${BENCH_CMD:-bench}" "see 'lab/lab help'" ;;
+		esac
+	done
+	if [[ ${#BENCH_KERNELS[@]} -eq 0 ]]; then
+		mapfile -t targets < <(series_targets)
+		[[ ${#targets[@]} -gt 0 ]] || target_check ""
+		for t in "${targets[@]}"; do BENCH_KERNELS+=("$t-base" "$t"); done
+	fi
+	for k in "${BENCH_KERNELS[@]}"; do
+		t=${k%-base}
+		[[ -n $t && $t != */* && $t != .* && -f $TOP/series/$t/base.pin ]] ||
+			die "unknown kernel '$k' (a kernel is T or T-base for a target T: $(series_targets | xargs))" \
+				"use --kernels with names like \"$(series_targets | sed 's/.*/&-base &/' | xargs)\""
+	done
+	[[ $(printf '%s\n' "${BENCH_KERNELS[@]}" | sort | uniq -d) == "" ]] ||
+		die "--kernels names a kernel twice" "name each kernel once"
+}
+
+cmd_bench() {
+	local k failed=0
+	local -a base
+	bench_parse "$@"
+	(run_parse_args --series "${BENCH_KERNELS[0]%-base}" --mode bench) || exit 1
+	for k in "${BENCH_KERNELS[@]}"; do
+		log "bench: $k"
+		base=()
+		[[ $k == "${k%-base}" ]] || base=(--base)
+		subshell_rc cmd_run --series "${k%-base}" "${base[@]}" --label "bench-$k" --mode bench
+		if [[ $SUBSHELL_RC != 0 ]]; then
+			warn "bench on $k failed: see $RESULTS/bench-$k*/"
+			failed=1
+		fi
+	done
+	bench_table | tee "$RESULTS/bench.txt"
+	return "$failed"
+}
+
+# bench_table: one line per figure, min and median per kernel of
+# BENCH_KERNELS, and per target with both kernels the ratio of the medians
+# series/base (lower is better for every figure: they are all times).
+bench_table() {
+	local k f t ratios=""
+	local -a have=()
+	for k in "${BENCH_KERNELS[@]}"; do
+		f=$RESULTS/bench-$k/bench/bench.json
+		if [[ -f $f ]]; then
+			have+=("$k")
+		else
+			warn "no figures for $k ($f missing)"
+		fi
+	done
+	[[ ${#have[@]} -gt 0 ]] || die "no bench results" "run 'lab/lab bench'"
+	for k in "${have[@]}"; do
+		[[ $k == *-base ]] && continue
+		[[ " ${have[*]} " == *" $k-base "* ]] && ratios+="$k "
+	done
+	{
+		for k in "${have[@]}"; do
+			jq -r --arg v "$k" '.figures[] | [$v, .name, .unit, .min, .median] | @tsv' \
+				"$RESULTS/bench-$k/bench/bench.json"
+		done
+	} | awk -F'\t' -v cols="${have[*]}" -v ratios="$ratios" '
+		BEGIN { nc = split(cols, col, " "); nr = split(ratios, rat, " ") }
+		{ if (!($2 in unit)) { order[++n] = $2; unit[$2] = $3 }
+		  mn[$1, $2] = $4; md[$1, $2] = $5 }
+		function ratio(a, b, k) {
+			if (!((a, k) in md) || !((b, k) in md) || md[b, k] == 0) return "-"
+			return sprintf("%.2f", md[a, k] / md[b, k])
+		}
+		END {
+			printf "%-16s %-9s", "figure", "unit"
+			for (c = 1; c <= nc; c++) printf " %24s", col[c] " min/median"
+			for (r = 1; r <= nr; r++) printf " %16s", rat[r] " ser/base"
+			printf "\n"
+			for (i = 1; i <= n; i++) {
+				k = order[i]
+				printf "%-16s %-9s", k, unit[k]
+				for (c = 1; c <= nc; c++)
+					if ((col[c], k) in md) printf " %24s", sprintf("%.1f / %.1f", mn[col[c], k], md[col[c], k])
+					else printf " %24s", "-"
+				for (r = 1; r <= nr; r++) printf " %16s", ratio(rat[r], rat[r] "-base", k)
+				printf "\n"
+			}
+		}'
+	for k in "${have[@]}"; do
+		t=${k%-base}
+		printf '%s (%s%s): %s, %s\n' "$k" "$(target_kernelversion "$t")" "$([[ $k == *-base ]] || echo +series)" \
+			"$(<"$RESULTS/bench-$k/kernelrelease")" \
+			"$(jq -r '"\(.size_mib) MiB file, \(.buffer_mib) MiB buffers, \(.reps) repetitions"' \
+				"$RESULTS/bench-$k/bench/bench.json")"
+	done
+	echo "times from the guest clock under QEMU TCG -icount shift=0 (1 ns per instruction): lower is better"
+}
