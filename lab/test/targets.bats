@@ -192,6 +192,22 @@ runs() {
 	[[ ${lines[3]} == $'fail\treproducers line 4 is not'* ]]
 }
 
+@test "series/6.12.y/reproducers is well-formed, and its keys are rows of the suite" {
+	local f=$TOP/series/6.12.y/reproducers n bad
+	[ -f "$f" ]
+	n=$(grep -cvE '^(#|[[:space:]]*$)' "$f")
+	[ "$n" -gt 0 ]
+	run -0 reproducers_eval "$f" "$RESULTS/none" "$RESULTS/none" 6.12.117
+	[ "${#lines[@]}" -eq "$n" ]
+	# every line parsed: nothing malformed, every key looked up
+	[[ $output != *"is not KEY"* ]]
+	[ "$(grep -c 'missing, with the series: missing' <<<"$output")" -eq "$n" ]
+	# the checks it names are the selftests and the reflink umount
+	bad=$(grep -vE '^(#|[[:space:]]*$)' "$f" | cut -f1 | sed -E 's/(:.*)? \((test|prod)\)$//' |
+		grep -vxE '[a-z0-9-]+-selftests-dax|xfs-reflink-umount' || true)
+	[ -z "$bad" ]
+}
+
 @test "compare table: base and base + series of each target, headed by the pinned kernel version" {
 	fixture_top
 	pin 6.12.y 6.12.117
