@@ -1,4 +1,4 @@
-# daxpage: the README's commands. Everything real lives in lab/lab.
+# daxpage: the README's commands. Everything real lives in lab/lab (lab/cmd/COMMAND.sh).
 LAB := lab/lab
 
 .PHONY: help deps run check bisect-build compare bench clean
@@ -13,7 +13,7 @@ run:
 	$(LAB) run $(ARGS)
 
 check:
-	$(LAB) check
+	$(LAB) check $(ARGS)
 
 bisect-build:
 	$(LAB) bisect-build $(ARGS)
