@@ -192,20 +192,29 @@ runs() {
 	[[ ${lines[3]} == $'fail\treproducers line 4 is not'* ]]
 }
 
-@test "series/6.12.y/reproducers is well-formed, and its keys are rows of the suite" {
-	local f=$TOP/series/6.12.y/reproducers n bad
-	[ -f "$f" ]
-	n=$(grep -cvE '^(#|[[:space:]]*$)' "$f")
-	[ "$n" -gt 0 ]
-	run -0 reproducers_eval "$f" "$RESULTS/none" "$RESULTS/none" 6.12.117
-	[ "${#lines[@]}" -eq "$n" ]
-	# every line parsed: nothing malformed, every key looked up
-	[[ $output != *"is not KEY"* ]]
-	[ "$(grep -c 'missing, with the series: missing' <<<"$output")" -eq "$n" ]
-	# the checks it names are the selftests and the reflink umount
-	bad=$(grep -vE '^(#|[[:space:]]*$)' "$f" | cut -f1 | sed -E 's/(:.*)? \((test|prod)\)$//' |
-		grep -vxE '[a-z0-9-]+-selftests-dax|xfs-reflink-umount' || true)
-	[ -z "$bad" ]
+@test "every series' reproducers file is well-formed, and its keys are rows of the suite" {
+	local f n bad c t cases
+	for t in 6.12.y mainline; do
+		f=$TOP/series/$t/reproducers
+		[ -f "$f" ]
+		n=$(grep -cvE '^(#|[[:space:]]*$)' "$f")
+		[ "$n" -gt 0 ]
+		run -0 reproducers_eval "$f" "$RESULTS/none" "$RESULTS/none" 1.2.3
+		[ "${#lines[@]}" -eq "$n" ]
+		# every line parsed: nothing malformed, every key looked up
+		[[ $output != *"is not KEY"* ]]
+		[ "$(grep -c 'missing, with the series: missing' <<<"$output")" -eq "$n" ]
+		# the checks it names are the selftests, the reflink cases the
+		# suite runs (REFLINK_CASES) and the nfit_test mmap check
+		bad=$(grep -vE '^(#|[[:space:]]*$)' "$f" | cut -f1 | sed -E 's/(:.*)? \((test|prod)\)$//' |
+			grep -vxE '[a-z0-9-]+-selftests-dax|xfs-reflink-[a-z0-9_]+|nfit_test-fsdax-mmap-read-unlink' || true)
+		[ -z "$bad" ]
+		cases=$(sed -n '/^REFLINK_CASES=(/,/)/p' "$TOP/lab/guest/suite.sh" | tr -s '()\n\t=' ' ')
+		while IFS= read -r c; do
+			grep -qw -- "${c#xfs-reflink-}" <<<"$cases"
+		done < <(grep -oE '^xfs-reflink-[a-z0-9_]+' "$f" | sort -u)
+		! grep -q '^nfit_test-' "$f" || grep -q 'check nfit_test-fsdax-mmap-read-unlink ' "$TOP/lab/guest/suite.sh"
+	done
 }
 
 @test "compare table: base and base + series of each target, headed by the pinned kernel version" {
