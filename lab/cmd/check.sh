@@ -67,8 +67,8 @@ cmd_check() {
 # With PROBE=1 also the guest paths probe on its series kernel. Holds the
 # target's two worktrees from its first run to its last check.
 check_target() {
-	local t=$1 probe=$2 p cp out rc kb ks f fail0 ver
-	local -a ps
+	local t=$1 probe=$2 p cp out rc kb ks f fail0 ver cpnote
+	local -a ps cpx
 	target_use "$t"
 	kb=$(run_kdir "$t" base)
 	ks=$(run_kdir "$t" series)
@@ -86,11 +86,26 @@ check_target() {
 			check_result fail "$t: git am of series/$t"
 		fi
 		cp=$(am_dir)/scripts/checkpatch.pl
+		# checkpatch looks up the commits that Fixes: tags name in the
+		# tree's history. An imported base (a Debian tarball) has none, so
+		# there it cannot: the ids are checked by hand (the cover letter
+		# says against what), and only that one test is left out. The
+		# format of each tag is still checked.
+		cpx=()
+		cpnote=""
+		if [[ $(git -C "$BASE_REPO" rev-list --count "$BASE_COMMIT") == 1 ]]; then
+			cpx=(--ignore UNKNOWN_COMMIT_ID)
+			cpnote=" (Fixes: ids not looked up: the base has no history)"
+		fi
 		for p in "${ps[@]}"; do
 			# Debian's python3 first: spdxcheck.py needs python3-ply and python3-git.
-			out=$(PATH=/usr/bin:/bin:$PATH "$cp" --strict --terse --show-types "$p" 2>&1) && rc=0 || rc=$?
+			out=$(PATH=/usr/bin:/bin:$PATH "$cp" --strict --terse --show-types "${cpx[@]}" "$p" 2>&1) && rc=0 || rc=$?
 			if [[ $rc -eq 0 ]] && ! grep -qE '(ERROR|WARNING|CHECK):' <<<"$out"; then
-				check_result ok "$t: checkpatch --strict ${p##*/}"
+				if [[ -n $cpnote ]] && grep -q '^Fixes: ' "$p"; then
+					check_result ok "$t: checkpatch --strict ${p##*/}$cpnote"
+				else
+					check_result ok "$t: checkpatch --strict ${p##*/}"
+				fi
 			else
 				printf '%s\n' "$out" | grep -E '(ERROR|WARNING|CHECK):' | head -n 10 >&2
 				check_result fail "$t: checkpatch --strict ${p##*/}"
