@@ -11,7 +11,7 @@ BENCH_KERNELS=()
 # default: both kernels of every target. Checks every name.
 bench_parse() {
 	local k t
-	local -a targets
+	local -a targets=()
 	BENCH_KERNELS=()
 	while [[ $# -gt 0 ]]; do
 		case $1 in

@@ -219,7 +219,7 @@ allmod_targets() {
 # patch changed.
 allmod_build() {
 	local i=$1 logf=$2 tfile=$3
-	local -a targets
+	local -a targets=()
 	if ((i == 0)); then
 		kmake allmodconfig >"$logf" 2>&1 || return 1
 		kmake -j"$JOBS" prepare >>"$logf" 2>&1 || return 1

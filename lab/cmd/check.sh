@@ -20,7 +20,7 @@ check_result() {
 
 cmd_check() {
 	local t first=1
-	local -a shs targets
+	local -a shs=() targets=()
 	while [[ $# -gt 0 ]]; do
 		case $1 in
 		--series) need_value "$1" $# "${2:-}"; target_check "$2"; targets+=("$2"); shift 2 ;;

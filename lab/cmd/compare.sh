@@ -51,7 +51,7 @@ cmd_compare() {
 # base, VERSION+series).
 compare_table() {
 	local t v l i run
-	local -a labels heads
+	local -a labels=() heads=()
 	for t in "${COMPARE_TARGETS[@]}"; do
 		v=$(target_kernelversion "$t")
 		labels+=("compare-$t-base" "compare-$t")

@@ -101,7 +101,7 @@ run_label() {
 # stops the run here, before packages, downloads or builds.
 run_parse_args() {
 	local p
-	local -a targets
+	local -a targets=()
 	RUN_LABEL_ARG=""
 	LAB_DEBUG=0
 	while [[ $# -gt 0 ]]; do
@@ -167,7 +167,7 @@ run_parse_args() {
 # one fails; the status is non-zero when any failed.
 cmd_run() {
 	local t failed=0
-	local -a targets
+	local -a targets=()
 	PASSES=(test prod)
 	run_parse_args "$@"
 	if [[ -n $RUN_TARGET ]]; then

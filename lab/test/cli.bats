@@ -19,6 +19,18 @@ refused() {
 	[ ! -e "$DAXPAGE_RESULTS" ]
 }
 
+@test "every command without --series reads its targets and gets to its input checks" {
+	# Under set -u an array that was declared but never set is unbound in
+	# bash 5.2: a command without --series must still reach the check of
+	# a bad LAB_GUEST_MEM, not stop at "unbound variable".
+	local c
+	for c in check run compare bench bisect-build; do
+		LAB_GUEST_MEM=bogus refused "$c"
+		[[ $output == *"LAB_GUEST_MEM=bogus is not a size"* ]]
+		[[ $output != *unbound* ]]
+	done
+}
+
 @test "run --passes bogus is refused before any work" {
 	refused run --passes bogus
 	[[ $output == *"unknown module pass 'bogus'"* ]]
