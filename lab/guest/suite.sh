@@ -200,7 +200,9 @@ mkfs_for() {
 	# Without reflink here: the reflink tests run last, on their own
 	# file system (see "xfs with reflink" below).
 	xfs) mkfs.xfs -f -q -m reflink=0 -d su=2m,sw=1 "$2" ;;
-	xfs-reflink) mkfs.xfs -f -q -m reflink=1 -d su=2m,sw=1 "$2" ;;
+	# Two allocation groups: with the 2 MiB stripe unit, the default count
+	# leaves a 512 MiB namespace too little room for the 64 MiB log.
+	xfs-reflink) mkfs.xfs -f -q -m reflink=1 -d su=2m,sw=1,agcount=2 "$2" ;;
 	# bigalloc with 2 MiB clusters: every extent is PMD-aligned, whatever
 	# the layout of the block groups (stride alone is not enough on 3 GiB).
 	ext4) mkfs.ext4 -F -q -b 4096 -O bigalloc -C 2M "$2" ;;
