@@ -85,6 +85,13 @@ check_target() {
 		else
 			check_result fail "$t: git am of series/$t"
 		fi
+		out=$(series_identity_problems "$TOP/series/$t")
+		if [[ -z $out ]]; then
+			check_result ok "$t: every patch and the cover letter are from $PROJECT_ID, every patch signed off by it"
+		else
+			printf '%s\n' "$out" >&2
+			check_result fail "$t: patches not from $PROJECT_ID (listed above)"
+		fi
 		cp=$(am_dir)/scripts/checkpatch.pl
 		# checkpatch looks up the commits that Fixes: tags name in the
 		# tree's history. An imported base (a Debian tarball) has none, so

@@ -113,6 +113,30 @@ series_patches() {
 }
 
 # series_hash: one hash over every patch of the series (empty series: "none").
+# PROJECT_ID: the only author the project's patches may have.
+PROJECT_ID="daxpage developers <daxpage@example.org>"
+
+# series_identity_problems DIR: one line per patch file of DIR (the cover
+# letter included) whose From: is not PROJECT_ID, and per patch (not the
+# cover letter) without "Signed-off-by: PROJECT_ID". Prints nothing when
+# every file is right.
+series_identity_problems() {
+	local f from
+	for f in "$1"/[0-9][0-9][0-9][0-9]-*.patch; do
+		[[ -e $f ]] || continue
+		from=$(sed -n '/^From: /{p;q}' "$f")
+		# A folded header (a second line starting with a blank) is a
+		# name that git had to wrap: not the project's.
+		if [[ $from != "From: $PROJECT_ID" ]] ||
+			sed -n '/^From: /{n;p;q}' "$f" | grep -q '^[[:space:]]'; then
+			printf '%s: From: is "%s", not %s\n' "${f##*/}" "${from#From: }" "$PROJECT_ID"
+		fi
+		if [[ ${f##*/} != 0000-* ]] && ! grep -qxF "Signed-off-by: $PROJECT_ID" "$f"; then
+			printf '%s: no Signed-off-by: %s\n' "${f##*/}" "$PROJECT_ID"
+		fi
+	done
+}
+
 series_hash() {
 	local -a ps
 	mapfile -t ps < <(series_patches)

@@ -279,3 +279,22 @@ runs() {
 	[[ $output == *"6.12.y (6.12.117+series): 7-daxpage+, 1 MiB file"* ]]
 	[[ $output == *"mainline-base (7.3.4): 7-daxpage+"* ]]
 }
+
+@test "identity: every patch and cover letter from the project, every patch signed off; a wrapped or other From: is named" {
+	local d=$BATS_TEST_TMPDIR/s
+	mkdir -p "$d"
+	printf 'From: %s\nSubject: [PATCH 0/1] x\n' "$PROJECT_ID" >"$d/0000-cover-letter.patch"
+	printf 'From: %s\nSubject: [PATCH 1/1] y\n\nSigned-off-by: %s\n' "$PROJECT_ID" "$PROJECT_ID" >"$d/0001-y.patch"
+	run -0 series_identity_problems "$d"
+	[ -z "$output" ]
+	printf 'From: Seed maintainers\n <m@example>\nSubject: [PATCH 0/1] x\n' >"$d/0000-cover-letter.patch"
+	printf 'From: %s\nSubject: [PATCH 1/1] y\n\n' "$PROJECT_ID" >"$d/0001-y.patch"
+	run -0 series_identity_problems "$d"
+	[ "${#lines[@]}" -eq 2 ]
+	[[ ${lines[0]} == "0000-cover-letter.patch: From: is \"Seed maintainers\", not $PROJECT_ID" ]]
+	[[ ${lines[1]} == "0001-y.patch: no Signed-off-by: $PROJECT_ID" ]]
+	run -0 series_identity_problems "$TOP/series/6.12.y"
+	[ -z "$output" ]
+	run -0 series_identity_problems "$TOP/series/mainline"
+	[ -z "$output" ]
+}
