@@ -4,11 +4,14 @@
  *
  * usage: daxbench -f FILE [-s MIB] [-r REPS] [-b MIB] [-d BLOCKDEV]
  *
- *   -f FILE      path prefix on the DAX mount: FILE.pte and FILE.pmd are
- *                created and removed at the end
+ *   -f FILE      path prefix on the DAX mount: FILE.pte, FILE.pmd,
+ *                FILE.priv, FILE.src and FILE.clone are created and removed
+ *                at the end; the file system must support FICLONE (xfs
+ *                with reflink=1)
  *   -s MIB       file size for the fault and fork figures (default 1024)
  *   -r REPS      repetitions of every figure (default 5)
- *   -b MIB       buffer size for the copy and O_DIRECT figures (default 256)
+ *   -b MIB       buffer size for the copy and O_DIRECT figures and the
+ *                file size of the two reflink figures (default 256)
  *   -d BLOCKDEV  block device to O_DIRECT-read from for the GUP figure
  *                (optional; without it that figure is not measured)
  *
@@ -30,12 +33,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/fs.h>
 
 #define KIB		1024UL
 #define MIB		(1024UL * KIB)
@@ -45,6 +50,7 @@
 
 static const char *file;
 static char pte_path[4096], pmd_path[4096];
+static char priv_path[4096], src_path[4096], clone_path[4096];
 static size_t size = 1024 * MIB;
 static size_t bufsize = 256 * MIB;
 static int reps = 5;
@@ -66,6 +72,12 @@ static void die(const char *fmt, ...)
 		unlink(pte_path);
 	if (pmd_path[0])
 		unlink(pmd_path);
+	if (priv_path[0])
+		unlink(priv_path);
+	if (clone_path[0])
+		unlink(clone_path);
+	if (src_path[0])
+		unlink(src_path);
 	exit(1);
 }
 
@@ -157,6 +169,33 @@ static void fault_figure(int fd, const char *name, size_t skew, size_t step,
 		munmap(p, size);
 	}
 	emit(name, "ns/fault", what, s, reps);
+}
+
+/*
+ * Map all of @fd (@len bytes) 2 MiB aligned and read one byte of every
+ * 4 KiB page, @reps times, each time in a new mapping: time per MiB read.
+ * A kernel that maps the file by PMDs takes one fault per 2 MiB here, one
+ * that maps it by PTEs one per 4 KiB, so this is what mapping a file by
+ * PTEs instead of PMDs costs a reader that touches all of it.
+ */
+static void read_figure(int fd, size_t len, const char *name, const char *what)
+{
+	double s[MAX_REPS], t;
+	char *p;
+	int r;
+
+	for (r = 0; r < reps; r++) {
+		p = map_file(fd, len, 0, PROT_READ);
+		t = now_ns();
+		touch(p, len, PTE_SIZE);
+		s[r] = (now_ns() - t) / 1e3 / (len / MIB);
+		if (p[len - 1] != 0x5a) {
+			errno = 0;
+			die("%s: read %#x where the file holds 0x5a", name, p[len - 1]);
+		}
+		munmap(p, len);
+	}
+	emit(name, "us/MiB", what, s, reps);
 }
 
 static void fork_figure(int fd, const char *name, size_t skew, size_t step,
@@ -305,7 +344,7 @@ static int create_file(const char *path, size_t len)
 int main(int argc, char **argv)
 {
 	struct utsname u;
-	int opt, pte_fd, pmd_fd;
+	int opt, pte_fd, pmd_fd, priv_fd, src_fd, clone_fd;
 
 	while ((opt = getopt(argc, argv, "f:s:r:b:d:")) != -1) {
 		switch (opt) {
@@ -332,8 +371,23 @@ int main(int argc, char **argv)
 	 */
 	snprintf(pte_path, sizeof(pte_path), "%s.pte", file);
 	snprintf(pmd_path, sizeof(pmd_path), "%s.pmd", file);
+	snprintf(priv_path, sizeof(priv_path), "%s.priv", file);
+	snprintf(src_path, sizeof(src_path), "%s.src", file);
+	snprintf(clone_path, sizeof(clone_path), "%s.clone", file);
 	pte_fd = create_file(pte_path, size);
 	pmd_fd = create_file(pmd_path, size > bufsize ? size : bufsize);
+	priv_fd = create_file(priv_path, bufsize);
+	/*
+	 * The source is written by write(2) only and never mapped: its
+	 * blocks become shared by FICLONE before any DAX entry exists for
+	 * them, so the clone's faults are the first to map them.
+	 */
+	src_fd = create_file(src_path, bufsize);
+	clone_fd = open(clone_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (clone_fd < 0)
+		die("create %s", clone_path);
+	if (ioctl(clone_fd, FICLONE, src_fd))
+		die("FICLONE %s to %s (the bench needs xfs with reflink=1)", src_path, clone_path);
 	uname(&u);
 	printf("{\"kernel\": \"%s\", \"size_mib\": %zu, \"buffer_mib\": %zu, \"reps\": %d,\n  \"figures\": [",
 	       u.release, size / MIB, bufsize / MIB, reps);
@@ -349,10 +403,20 @@ int main(int argc, char **argv)
 	copy_figures(pmd_fd);
 	if (blockdev)
 		gup_figures(pmd_fd);
+	read_figure(priv_fd, bufsize, "read_private",
+		    "read every 4 KiB of a file of its own, mapping 2 MiB aligned");
+	read_figure(clone_fd, bufsize, "read_reflinked",
+		    "the same on a FICLONE of such a file (its blocks shared)");
 	printf("\n  ]\n}\n");
 	close(pte_fd);
 	close(pmd_fd);
+	close(priv_fd);
+	close(clone_fd);
+	close(src_fd);
 	unlink(pte_path);
 	unlink(pmd_path);
+	unlink(priv_path);
+	unlink(clone_path);
+	unlink(src_path);
 	return 0;
 }

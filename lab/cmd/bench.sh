@@ -23,8 +23,7 @@ bench_parse() {
 		esac
 	done
 	if [[ ${#BENCH_KERNELS[@]} -eq 0 ]]; then
-		mapfile -t targets < <(series_targets)
-		[[ ${#targets[@]} -gt 0 ]] || target_check ""
+		targets_all targets
 		for t in "${targets[@]}"; do BENCH_KERNELS+=("$t-base" "$t"); done
 	fi
 	for k in "${BENCH_KERNELS[@]}"; do
@@ -56,18 +55,31 @@ cmd_bench() {
 	return "$failed"
 }
 
-# bench_table: one line per figure, min and median per kernel of
-# BENCH_KERNELS, and per target with both kernels the ratio of the medians
-# series/base (lower is better for every figure: they are all times).
+# bench_jsons K: the bench.json of every boot of kernel K's bench run
+# (pass directories bench1..benchN; "bench" in runs made before
+# LAB_BENCH_BOOTS), one path per line, in boot order.
+bench_jsons() {
+	local f
+	for f in "$RESULTS/bench-$1"/bench*/bench.json; do
+		[[ -f $f ]] && printf '%s\n' "$f"
+	done | sort -V
+}
+
+# bench_table: one line per figure and, per kernel of BENCH_KERNELS, the
+# minimum over every sample of every boot, the median of the boots' medians
+# and the spread between boots (largest minus smallest boot median, in % of
+# that median); per target with both kernels, the ratio of the medians
+# series/base (lower is better for every figure: they are all times),
+# marked "~" when the difference is not larger than the larger spread of the
+# two kernels: such a ratio is not a result.
 bench_table() {
-	local k f t ratios=""
-	local -a have=()
+	local k ratios=""
+	local -a have=() files
 	for k in "${BENCH_KERNELS[@]}"; do
-		f=$RESULTS/bench-$k/bench/bench.json
-		if [[ -f $f ]]; then
+		if [[ -n $(bench_jsons "$k") ]]; then
 			have+=("$k")
 		else
-			warn "no figures for $k ($f missing)"
+			warn "no figures for $k ($RESULTS/bench-$k/bench*/bench.json missing)"
 		fi
 	done
 	[[ ${#have[@]} -gt 0 ]] || die "no bench results" "run 'lab/lab bench'"
@@ -77,38 +89,54 @@ bench_table() {
 	done
 	{
 		for k in "${have[@]}"; do
-			jq -r --arg v "$k" '.figures[] | [$v, .name, .unit, .min, .median] | @tsv' \
-				"$RESULTS/bench-$k/bench/bench.json"
+			mapfile -t files < <(bench_jsons "$k")
+			jq -rs --arg v "$k" '
+				def med: sort | length as $n
+					| if $n % 2 == 1 then .[($n - 1) / 2] else (.[$n / 2 - 1] + .[$n / 2]) / 2 end;
+				[.[].figures[]] | group_by(.name)[]
+				| (map(.median) | med) as $m
+				| [$v, .[0].name, .[0].unit, (map(.min) | min), $m,
+				   (if $m > 0 then (map(.median) | (max - min)) / $m * 100 else 0 end), length]
+				| @tsv' "${files[@]}"
 		done
 	} | awk -F'\t' -v cols="${have[*]}" -v ratios="$ratios" '
-		BEGIN { nc = split(cols, col, " "); nr = split(ratios, rat, " ") }
+		BEGIN { nc = split(cols, col, " "); nr = split(ratios, rat, " "); marked = 0 }
 		{ if (!($2 in unit)) { order[++n] = $2; unit[$2] = $3 }
-		  mn[$1, $2] = $4; md[$1, $2] = $5 }
-		function ratio(a, b, k) {
+		  mn[$1, $2] = $4; md[$1, $2] = $5; sp[$1, $2] = $6; nb[$1] = $7 }
+		function ratio(a, b, k,   q, s) {
 			if (!((a, k) in md) || !((b, k) in md) || md[b, k] == 0) return "-"
-			return sprintf("%.2f", md[a, k] / md[b, k])
+			q = md[a, k] / md[b, k]
+			s = sp[a, k] > sp[b, k] ? sp[a, k] : sp[b, k]
+			if (nb[a] > 1 && nb[b] > 1 && (q - 1 < 0 ? 1 - q : q - 1) * 100 <= s) {
+				marked = 1
+				return sprintf("~%.2f", q)
+			}
+			return sprintf("%.2f", q)
 		}
 		END {
 			printf "%-16s %-9s", "figure", "unit"
-			for (c = 1; c <= nc; c++) printf " %24s", col[c] " min/median"
+			for (c = 1; c <= nc; c++) printf " %32s", col[c] " min/median/spread"
 			for (r = 1; r <= nr; r++) printf " %16s", rat[r] " ser/base"
 			printf "\n"
 			for (i = 1; i <= n; i++) {
 				k = order[i]
 				printf "%-16s %-9s", k, unit[k]
 				for (c = 1; c <= nc; c++)
-					if ((col[c], k) in md) printf " %24s", sprintf("%.1f / %.1f", mn[col[c], k], md[col[c], k])
-					else printf " %24s", "-"
+					if ((col[c], k) in md) printf " %32s", sprintf("%.1f / %.1f / %.1f%%", mn[col[c], k], md[col[c], k], sp[col[c], k])
+					else printf " %32s", "-"
 				for (r = 1; r <= nr; r++) printf " %16s", ratio(rat[r], rat[r] "-base", k)
 				printf "\n"
 			}
+			if (marked)
+				print "~: the medians differ by no more than the larger spread between boots: not a result"
 		}'
 	for k in "${have[@]}"; do
-		t=${k%-base}
-		printf '%s (%s%s): %s, %s\n' "$k" "$(target_kernelversion "$t")" "$([[ $k == *-base ]] || echo +series)" \
-			"$(<"$RESULTS/bench-$k/kernelrelease")" \
-			"$(jq -r '"\(.size_mib) MiB file, \(.buffer_mib) MiB buffers, \(.reps) repetitions"' \
-				"$RESULTS/bench-$k/bench/bench.json")"
+		mapfile -t files < <(bench_jsons "$k")
+		printf '%s (%s%s): %s, %s, %d boot(s)\n' "$k" "$(target_kernelversion "${k%-base}")" \
+			"$([[ $k == *-base ]] || echo +series)" "$(<"$RESULTS/bench-$k/kernelrelease")" \
+			"$(jq -r '"\(.size_mib) MiB file, \(.buffer_mib) MiB buffers, \(.reps) repetitions per boot"' \
+				"${files[0]}")" "${#files[@]}"
 	done
 	echo "times from the guest clock under QEMU TCG -icount shift=0 (1 ns per instruction): lower is better"
+	echo "min: of every sample of every boot; median: of the boots' medians; spread: largest minus smallest boot median, % of the median"
 }

@@ -16,8 +16,7 @@ cmd_bisect_build() {
 		esac
 	done
 	if [[ -z $target ]]; then
-		mapfile -t targets < <(series_targets)
-		[[ ${#targets[@]} -gt 0 ]] || target_check ""
+		targets_all targets
 	fi
 	case $arch in
 	x86_64 | s390 | arm64 | ppc64le | riscv64) ;;

@@ -28,8 +28,7 @@ cmd_check() {
 		esac
 	done
 	if [[ ${#targets[@]} -eq 0 ]]; then
-		mapfile -t targets < <(series_targets)
-		[[ ${#targets[@]} -gt 0 ]] || target_check ""
+		targets_all targets
 	fi
 	lab_paths_check
 	lab_env_check

@@ -20,8 +20,7 @@ compare_parse_targets() {
 		esac
 	done
 	if [[ ${#COMPARE_TARGETS[@]} -eq 0 ]]; then
-		mapfile -t COMPARE_TARGETS < <(series_targets)
-		[[ ${#COMPARE_TARGETS[@]} -gt 0 ]] || target_check ""
+		targets_all COMPARE_TARGETS
 	fi
 }
 

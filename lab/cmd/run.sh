@@ -120,8 +120,7 @@ run_parse_args() {
 		esac
 	done
 	if [[ -z $RUN_TARGET ]]; then
-		mapfile -t targets < <(series_targets)
-		[[ ${#targets[@]} -gt 0 ]] || target_check ""
+		targets_all targets
 		if [[ ${#targets[@]} -gt 1 ]]; then
 			[[ -z ${BASE_TREE:-} ]] ||
 				die "--base-tree replaces the base of one target, and series/ has ${#targets[@]} (${targets[*]})" \
@@ -174,7 +173,7 @@ cmd_run() {
 		run_target "$RUN_TARGET"
 		return
 	fi
-	mapfile -t targets < <(series_targets)
+	targets_all targets
 	for t in "${targets[@]}"; do
 		log "run: $(run_label "$t") (series/$t)"
 		subshell_rc run_target "$t"
@@ -189,14 +188,17 @@ cmd_run() {
 # run_target TARGET: one run of TARGET's base + series, or with --base
 # (RUN_BASE=1) of its base alone, as run_parse_args set it up.
 run_target() {
-	local target=$1 kind=series label accel testsrc pass mods t0 rc=0 grc opt=""
+	local target=$1 kind=series label accel testsrc pass mods t0 i rc=0 grc opt=""
 	target_use "$target"
 	[[ $RUN_BASE == 0 ]] || { kind=base; opt=" --base"; }
 	label=${RUN_LABEL_ARG:-$(run_label "$target")}
 	if [[ $RUN_MODE == bench ]]; then
 		# -icount makes the guest clock count instructions; QEMU only
 		# offers it on single-threaded TCG, so one vCPU and no KVM.
-		PASSES=(bench)
+		# LAB_BENCH_BOOTS boots (bench1..benchN), to tell what differs
+		# between kernels from what differs between boots of one.
+		PASSES=()
+		for ((i = 1; i <= ${LAB_BENCH_BOOTS:-3}; i++)); do PASSES+=("bench$i"); done
 		GUEST_SCRIPT=$LAB_DIR/guest/bench.sh
 		QEMU_EXTRA="-icount shift=0,sleep=off"
 		GUEST_CPUS=1
@@ -256,7 +258,7 @@ run_target() {
 	[[ $accel == tcg ]] && log "KVM does not boot a guest here; using TCG (slower)"
 	for pass in "${PASSES[@]}"; do
 		mods=$pass
-		[[ $pass == bench ]] && mods=prod
+		[[ $pass == bench* ]] && mods=prod
 		grc=0
 		stage "guest-$pass" boot_suite "$pass" "$RUN_DIR" "$STAGE_DIR/$mods/lib/modules" \
 			"$BIN_DIR" "$accel" || grc=$?

@@ -2,7 +2,8 @@
 # daxpage guest benchmark: runs inside the QEMU guest (TCG with -icount) as root.
 #
 # usage: bench.sh PASS OUTDIR BINDIR
-#   PASS    "bench" (production modules; the name of the output directory)
+#   PASS    "benchN" for boot N (production modules; the name of the output
+#           directory)
 #   OUTDIR  a directory shared with the host; results go to OUTDIR/PASS/
 #   BINDIR  the lab's binaries (daxbench)
 #
@@ -111,12 +112,13 @@ raw_ns() {
 step raw-namespace raw_ns
 
 # xfs on the e820 fsdax namespace (memmap in pmem), 2 MiB stripe unit so
-# that the file's extents are PMD-aligned.
+# that the file's extents are PMD-aligned, reflink=1 for the read_reflinked
+# figure (FICLONE).
 fs_setup() {
 	local dev
 	dev=/dev/$(ndctl list -n "$E820_NS" | jq -r '.[0].blockdev')
 	[[ -b $dev ]] || return
-	mkfs.xfs -f -q -m reflink=0 -d su=2m,sw=1 "$dev" || return
+	mkfs.xfs -f -q -m reflink=1 -d su=2m,sw=1 "$dev" || return
 	mount -o dax=always "$dev" "$MNT" || return
 	echo "$dev on $MNT"
 }

@@ -66,6 +66,15 @@ series_targets() {
 	done | sort -V
 }
 
+# targets_all ARRAY: set the array named ARRAY to every target, in
+# series_targets' order (what a command does without --series); die, with
+# the fix, when series/ has none.
+targets_all() {
+	local -n targets_all_out=$1
+	mapfile -t targets_all_out < <(series_targets)
+	[[ ${#targets_all_out[@]} -gt 0 ]] || target_check ""
+}
+
 # target_check NAME: die unless NAME is a target (for --series).
 target_check() {
 	local t=$1 known

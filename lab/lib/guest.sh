@@ -275,11 +275,13 @@ scan_splats() {
 lab_env_check() {
 	local k v
 	for k in LAB_GUEST_CPUS LAB_GUEST_TIMEOUT LAB_BOOT_TIMEOUT DAXPAGE_JOBS LAB_BENCH_REPS \
-		LAB_BENCH_SIZE_MIB LAB_BENCH_BUF_MIB LAB_LOCK_TIMEOUT; do
+		LAB_BENCH_SIZE_MIB LAB_BENCH_BUF_MIB LAB_BENCH_BOOTS LAB_LOCK_TIMEOUT; do
 		v=${!k:-1}
 		is_uint "$v" && ((v >= 1)) ||
 			die "$k=$v is not a positive whole number" "unset $k for its default, or set a number"
 	done
+	((${LAB_BENCH_BOOTS:-3} <= 9)) ||
+		die "LAB_BENCH_BOOTS=$LAB_BENCH_BOOTS is more than 9 boots" "unset it for the default (3), or set 1 to 9"
 	[[ -n $(size_mib "$LAB_NVDIMM_SIZE") ]] ||
 		die "LAB_NVDIMM_SIZE=$LAB_NVDIMM_SIZE is not a size" "use a form like LAB_NVDIMM_SIZE=3G"
 	case ${LAB_ACCEL:-} in "" | kvm | tcg) ;; *)

@@ -110,6 +110,10 @@ refused() {
 	[[ $output == *"past the guest's RAM"* ]]
 	NDCTL_SRC=$BATS_TEST_TMPDIR refused run
 	[[ $output == *"is not an ndctl checkout"* ]]
+	LAB_BENCH_BOOTS=0 refused bench
+	[[ $output == *"LAB_BENCH_BOOTS=0 is not a positive whole number"* ]]
+	LAB_BENCH_BOOTS=10 refused bench
+	[[ $output == *"LAB_BENCH_BOOTS=10 is more than 9 boots"* ]]
 }
 
 @test "check, deps, compare, bench and bisect-build refuse what they do not take" {

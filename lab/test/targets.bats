@@ -261,23 +261,46 @@ runs() {
 	[ "${BENCH_KERNELS[*]}" = "6.12.y-base 6.12.y mainline-base mainline" ]
 	bench_parse --series mainline
 	[ "${BENCH_KERNELS[*]}" = "mainline-base mainline" ]
-	local k med
-	for k in 6.12.y-base:100 6.12.y:110 mainline-base:50; do
-		mkdir -p "$RESULTS/bench-${k%:*}/bench"
-		med=${k#*:}
-		echo 7-daxpage+ >"$RESULTS/bench-${k%:*}/kernelrelease"
+	local b row
+	# Three boots each; 6.12.y-base's medians move by 10% between boots,
+	# 6.12.y's by 2%: 1.11 is a result. mainline's is not (below).
+	bench_boot() { # K BOOT MEDIAN
+		mkdir -p "$RESULTS/bench-$1/bench$2"
+		echo 7-daxpage+ >"$RESULTS/bench-$1/kernelrelease"
 		printf '{"size_mib":1,"buffer_mib":1,"reps":5,"figures":[{"name":"pte_fault","unit":"ns","min":%s,"median":%s}]}\n' \
-			"$med" "$med" >"$RESULTS/bench-${k%:*}/bench/bench.json"
-	done
+			"$(( $3 - 1 ))" "$3" >"$RESULTS/bench-$1/bench$2/bench.json"
+	}
+	bench_boot 6.12.y-base 1 100; bench_boot 6.12.y-base 2 110; bench_boot 6.12.y-base 3 100
+	bench_boot 6.12.y 1 110; bench_boot 6.12.y 2 111; bench_boot 6.12.y 3 112
+	bench_boot mainline-base 1 50; bench_boot mainline-base 2 52; bench_boot mainline-base 3 50
 	bench_parse
 	run -0 --separate-stderr bench_table
-	[[ $stderr == *"no figures for mainline"* ]]
-	[[ ${lines[0]} == *"6.12.y-base min/median"*"6.12.y min/median"*"mainline-base min/median"*"6.12.y ser/base" ]]
+	[[ $stderr == *"no figures for mainline "* ]]
+	[[ ${lines[0]} == *"6.12.y-base min/median/spread"*"6.12.y min/median/spread"*"mainline-base min/median/spread"*"6.12.y ser/base" ]]
 	[[ ${lines[0]} != *"mainline ser/base"* ]]
 	read -r -a row <<<"${lines[1]}"
-	[ "${row[*]}" = "pte_fault ns 100.0 / 100.0 110.0 / 110.0 50.0 / 50.0 1.10" ]
-	[[ $output == *"6.12.y (6.12.117+series): 7-daxpage+, 1 MiB file"* ]]
+	# 6.12.y-base: min 99, median of (100 110 100) 100, spread 10%; 6.12.y:
+	# 109, 111, 2/111; ratio 1.11 > 10%: a result.
+	[ "${row[*]}" = "pte_fault ns 99.0 / 100.0 / 10.0% 109.0 / 111.0 / 1.8% 49.0 / 50.0 / 4.0% 1.11" ]
+	[[ $output == *"6.12.y (6.12.117+series): 7-daxpage+, 1 MiB file, 1 MiB buffers, 5 repetitions per boot, 3 boot(s)"* ]]
 	[[ $output == *"mainline-base (7.3.4): 7-daxpage+"* ]]
+	[[ $output != *"not a result"* ]]
+	# mainline back, 1 to 4% above its base: within the base's 4% spread.
+	bench_boot mainline 1 52; bench_boot mainline 2 51; bench_boot mainline 3 51
+	run -0 --separate-stderr bench_table
+	read -r -a row <<<"${lines[1]}"
+	[ "${row[-1]}" = "~1.02" ]
+	[ "${row[-2]}" = "1.11" ]
+	[[ $output == *"~: the medians differ by no more than the larger spread between boots: not a result"* ]]
+	# A run made before LAB_BENCH_BOOTS (one pass directory "bench") still counts, as one boot.
+	rm -r "$RESULTS/bench-mainline"/bench[0-9]
+	mkdir -p "$RESULTS/bench-mainline/bench"
+	printf '{"size_mib":1,"buffer_mib":1,"reps":5,"figures":[{"name":"pte_fault","unit":"ns","min":50,"median":51}]}\n' \
+		>"$RESULTS/bench-mainline/bench/bench.json"
+	run -0 --separate-stderr bench_table
+	read -r -a row <<<"${lines[1]}"
+	[ "${row[-1]}" = "1.02" ]
+	[[ $output == *"mainline (7.3.4+series): 7-daxpage+, 1 MiB file, 1 MiB buffers, 5 repetitions per boot, 1 boot(s)"* ]]
 }
 
 @test "identity: every patch and cover letter from the project, every patch signed off; a wrapped or other From: is named" {
