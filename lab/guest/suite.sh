@@ -372,9 +372,12 @@ fi
 # namespaces (nvdimm-dev, nvdimm-mem, e820-mem, all unmounted by now), and
 # after those a new 512 MiB one (xfs needs 300 MiB and a 64 MiB log) in an
 # NVDIMM region with room. Only the cases the target's dax_test has are run
-# ("dax_test -l"); the 6.12.y series has the first three.
-REFLINK_CASES=(reflink reflink_pmd_then_pte reflink_pmd_then_pte_write reflink_pwrite_mapped
-	ficlone_pinned_sleeps reflink_clone_pte_then_src_pmd reflink_clone_pte5_then_src_pmd)
+# ("dax_test -l"); the 6.12.y series has three (reflink and
+# reflink_pmd_then_pte(_write)). reflink_pinned_refault comes first: on a
+# kernel without its fix it only warns, and the file system stays usable.
+REFLINK_CASES=(reflink_pinned_refault reflink reflink_pmd_then_pte reflink_pmd_then_pte_write
+	reflink_pwrite_mapped ficlone_pinned_sleeps reflink_clone_pte_then_src_pmd
+	reflink_clone_pte5_then_src_pmd)
 reflink_ns() {
 	local r
 	for r in "$REG1" "$REG0"; do
