@@ -2,21 +2,24 @@
 /*
  * daxbench - fault, copy, fork and GUP costs on a file in a DAX mount.
  *
- * usage: daxbench -f FILE [-s MIB] [-r REPS] [-b MIB] [-d BLOCKDEV]
+ * usage: daxbench -f FILE [-F FILE] [-s MIB] [-r REPS] [-b MIB] [-d BLOCKDEV]
  *
- *   -f FILE      path prefix on the DAX mount: FILE.pte, FILE.pmd,
- *                FILE.priv, FILE.src and FILE.clone are created and removed
- *                at the end; the file system must support FICLONE (xfs
- *                with reflink=1)
+ *   -f FILE      path prefix on the DAX mount: FILE.pte and FILE.pmd are
+ *                created and removed at the end
+ *   -F FILE      path prefix on a DAX mount that supports FICLONE (xfs with
+ *                reflink=1; optional, without it the two read figures are
+ *                not measured): FILE.priv, FILE.src and FILE.clone
  *   -s MIB       file size for the fault and fork figures (default 1024)
  *   -r REPS      repetitions of every figure (default 5)
  *   -b MIB       buffer size for the copy and O_DIRECT figures and the
- *                file size of the two reflink figures (default 256)
+ *                file size of the two read figures (default 256)
  *   -d BLOCKDEV  block device to O_DIRECT-read from for the GUP figure
  *                (optional; without it that figure is not measured)
  *
  * Prints one JSON object on stdout: every figure with its unit, all samples,
- * their minimum and median. Every figure is a time (per fault, per fork, per
+ * their minimum and median, and the inode number of each file (as the
+ * fs_dax trace events print it), so that the caller can tell from the
+ * trace how each file was mapped. Every figure is a time (per fault, per fork, per
  * MiB copied, per 4 KiB read), so lower is better throughout. Progress goes
  * to stderr.
  *
@@ -48,7 +51,7 @@
 #define PMD_SIZE	(2 * MIB)
 #define MAX_REPS	64
 
-static const char *file;
+static const char *file, *rfile;
 static char pte_path[4096], pmd_path[4096];
 static char priv_path[4096], src_path[4096], clone_path[4096];
 static size_t size = 1024 * MIB;
@@ -308,6 +311,18 @@ static void gup_figures(int fd)
 	close(bfd);
 }
 
+/* The inode number of @fd, or 0 for no file (-1). */
+static unsigned long ino_of(int fd)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st))
+		die("fstat");
+	return st.st_ino;
+}
+
 /*
  * Allocate the file in one go, so that the file system can hand out
  * 2 MiB-aligned extents (xfs with a 2 MiB stripe unit), then write every
@@ -346,15 +361,17 @@ int main(int argc, char **argv)
 	struct utsname u;
 	int opt, pte_fd, pmd_fd, priv_fd, src_fd, clone_fd;
 
-	while ((opt = getopt(argc, argv, "f:s:r:b:d:")) != -1) {
+	while ((opt = getopt(argc, argv, "f:F:s:r:b:d:")) != -1) {
 		switch (opt) {
 		case 'f': file = optarg; break;
+		case 'F': rfile = optarg; break;
 		case 's': size = strtoul(optarg, NULL, 0) * MIB; break;
 		case 'r': reps = atoi(optarg); break;
 		case 'b': bufsize = strtoul(optarg, NULL, 0) * MIB; break;
 		case 'd': blockdev = optarg; break;
 		default:
-			fprintf(stderr, "usage: %s -f FILE [-s MIB] [-r REPS] [-b MIB] [-d BLOCKDEV]\n", argv[0]);
+			fprintf(stderr, "usage: %s -f FILE [-F FILE] [-s MIB] [-r REPS] [-b MIB] [-d BLOCKDEV]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -371,26 +388,33 @@ int main(int argc, char **argv)
 	 */
 	snprintf(pte_path, sizeof(pte_path), "%s.pte", file);
 	snprintf(pmd_path, sizeof(pmd_path), "%s.pmd", file);
-	snprintf(priv_path, sizeof(priv_path), "%s.priv", file);
-	snprintf(src_path, sizeof(src_path), "%s.src", file);
-	snprintf(clone_path, sizeof(clone_path), "%s.clone", file);
 	pte_fd = create_file(pte_path, size);
 	pmd_fd = create_file(pmd_path, size > bufsize ? size : bufsize);
-	priv_fd = create_file(priv_path, bufsize);
-	/*
-	 * The source is written by write(2) only and never mapped: its
-	 * blocks become shared by FICLONE before any DAX entry exists for
-	 * them, so the clone's faults are the first to map them.
-	 */
-	src_fd = create_file(src_path, bufsize);
-	clone_fd = open(clone_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (clone_fd < 0)
-		die("create %s", clone_path);
-	if (ioctl(clone_fd, FICLONE, src_fd))
-		die("FICLONE %s to %s (the bench needs xfs with reflink=1)", src_path, clone_path);
+	priv_fd = src_fd = clone_fd = -1;
+	if (rfile) {
+		snprintf(priv_path, sizeof(priv_path), "%s.priv", rfile);
+		snprintf(src_path, sizeof(src_path), "%s.src", rfile);
+		snprintf(clone_path, sizeof(clone_path), "%s.clone", rfile);
+		priv_fd = create_file(priv_path, bufsize);
+		/*
+		 * The source is written by write(2) only and never mapped:
+		 * its blocks become shared by FICLONE before any DAX entry
+		 * exists for them, so the clone's faults are the first to
+		 * map them.
+		 */
+		src_fd = create_file(src_path, bufsize);
+		clone_fd = open(clone_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (clone_fd < 0)
+			die("create %s", clone_path);
+		if (ioctl(clone_fd, FICLONE, src_fd))
+			die("FICLONE %s to %s (-F needs xfs with reflink=1)", src_path, clone_path);
+	}
 	uname(&u);
-	printf("{\"kernel\": \"%s\", \"size_mib\": %zu, \"buffer_mib\": %zu, \"reps\": %d,\n  \"figures\": [",
+	printf("{\"kernel\": \"%s\", \"size_mib\": %zu, \"buffer_mib\": %zu, \"reps\": %d,\n",
 	       u.release, size / MIB, bufsize / MIB, reps);
+	printf("  \"inodes\": {\"pte\": \"%#lx\", \"pmd\": \"%#lx\", \"private\": \"%#lx\", \"reflinked\": \"%#lx\"},\n",
+	       ino_of(pte_fd), ino_of(pmd_fd), ino_of(priv_fd), ino_of(clone_fd));
+	printf("  \"figures\": [");
 
 	fault_figure(pte_fd, "pte_fault", PTE_SIZE, PTE_SIZE,
 		     "first read of each 4 KiB page, mapping not 2 MiB aligned (PTEs only)");
@@ -403,20 +427,22 @@ int main(int argc, char **argv)
 	copy_figures(pmd_fd);
 	if (blockdev)
 		gup_figures(pmd_fd);
-	read_figure(priv_fd, bufsize, "read_private",
-		    "read every 4 KiB of a file of its own, mapping 2 MiB aligned");
-	read_figure(clone_fd, bufsize, "read_reflinked",
-		    "the same on a FICLONE of such a file (its blocks shared)");
+	if (rfile) {
+		read_figure(priv_fd, bufsize, "read_private",
+			    "read every 4 KiB of a file of its own, mapping 2 MiB aligned");
+		read_figure(clone_fd, bufsize, "read_reflinked",
+			    "the same on a FICLONE of such a file (its blocks shared)");
+		close(priv_fd);
+		close(clone_fd);
+		close(src_fd);
+		unlink(priv_path);
+		unlink(clone_path);
+		unlink(src_path);
+	}
 	printf("\n  ]\n}\n");
 	close(pte_fd);
 	close(pmd_fd);
-	close(priv_fd);
-	close(clone_fd);
-	close(src_fd);
 	unlink(pte_path);
 	unlink(pmd_path);
-	unlink(priv_path);
-	unlink(clone_path);
-	unlink(src_path);
 	return 0;
 }

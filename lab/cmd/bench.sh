@@ -136,6 +136,9 @@ bench_table() {
 			"$([[ $k == *-base ]] || echo +series)" "$(<"$RESULTS/bench-$k/kernelrelease")" \
 			"$(jq -r '"\(.size_mib) MiB file, \(.buffer_mib) MiB buffers, \(.reps) repetitions per boot"' \
 				"${files[0]}")" "${#files[@]}"
+		jq -r --arg k "$k" 'select(.pmd_mapping.reflinked) | .pmd_mapping.reflinked
+			| "  \($k), read_reflinked: \(.pmd_served) PMD faults served, \(.fell_back) fell back to PTEs (boot 1)"' \
+			"${files[0]}"
 	done
 	echo "times from the guest clock under QEMU TCG -icount shift=0 (1 ns per instruction): lower is better"
 	echo "min: of every sample of every boot; median: of the boots' medians; spread: largest minus smallest boot median, % of the median"

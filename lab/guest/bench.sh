@@ -112,17 +112,38 @@ raw_ns() {
 step raw-namespace raw_ns
 
 # xfs on the e820 fsdax namespace (memmap in pmem), 2 MiB stripe unit so
-# that the file's extents are PMD-aligned, reflink=1 for the read_reflinked
-# figure (FICLONE).
+# that the file's extents are PMD-aligned. reflink=0: the 1 GiB files of the
+# fault figures must be PMD-mapped from end to end, which xfs with reflink=1
+# on this 3 GiB namespace does not give (measured: a fifth of the pmd_fault
+# faults fell back). The two read figures get an xfs of their own below.
 fs_setup() {
 	local dev
 	dev=/dev/$(ndctl list -n "$E820_NS" | jq -r '.[0].blockdev')
 	[[ -b $dev ]] || return
-	mkfs.xfs -f -q -m reflink=1 -d su=2m,sw=1 "$dev" || return
+	mkfs.xfs -f -q -m reflink=0 -d su=2m,sw=1 "$dev" || return
 	mount -o dax=always "$dev" "$MNT" || return
 	echo "$dev on $MNT"
 }
 step mount-xfs-dax fs_setup
+
+# The read_private and read_reflinked figures: xfs with reflink=1 (FICLONE)
+# on a 1 GiB fsdax namespace of the second QEMU NVDIMM (memmap in RAM,
+# 2 MiB aligned).
+RMNT=$MNT-reflink
+rfs_setup() {
+	local reg js dev
+	reg=$(sed -n 2p "$OUT/nvdimm-regions.txt")
+	[[ -n $reg ]] || { echo "no second NVDIMM region"; return 1; }
+	js=$(ndctl create-namespace -r "$reg" -m fsdax -M mem -a 2M -s 1G) || return
+	echo "$js"
+	dev=/dev/$(jq -r .blockdev <<<"$js")
+	settle
+	[[ -b $dev ]] || return
+	mkfs.xfs -f -q -m reflink=1 -d su=2m,sw=1 "$dev" || return
+	mkdir -p "$RMNT" && mount -o dax=always "$dev" "$RMNT" || return
+	echo "$dev on $RMNT"
+}
+step mount-xfs-reflink-dax rfs_setup
 
 trace_on() {
 	echo 0 >"$TR/tracing_on" &&
@@ -134,7 +155,7 @@ trace_on() {
 step trace-pmd-faults trace_on
 
 say "run: daxbench (${SIZE_MIB} MiB file, ${BUF_MIB} MiB buffers, $REPS repetitions)"
-if "$BIN/daxbench" -f "$MNT/bench.file" -s "$SIZE_MIB" -b "$BUF_MIB" -r "$REPS" -d "$RAW" \
+if "$BIN/daxbench" -f "$MNT/bench.file" -F "$RMNT/bench.file" -s "$SIZE_MIB" -b "$BUF_MIB" -r "$REPS" -d "$RAW" \
 	>"$OUT/daxbench.json" 2>"$OUT/log/daxbench.log"; then
 	result daxbench ok
 else
@@ -144,28 +165,54 @@ else
 fi
 sed 's/^/    /' "$OUT/log/daxbench.log"
 
-# The pmd_fault figure alone maps the file REPS times by PMDs: at least
-# that many PMD faults must have been served without a fallback.
+# The trace tells, per file (daxbench prints their inode numbers), how the
+# faults were served. The pmd_fault figure maps its file REPS times by
+# PMDs, and read_private its own: at least that many PMD faults of each
+# file must have been served without a fallback, or the figures do not
+# measure what they say. How the reflinked file was mapped depends on the
+# kernel (the mainline series maps shared extents by PTEs for reads): it
+# is recorded, not checked.
+pmd_served() { # INODE: NOPAGE count of that inode's PMD faults
+	grep -c " ino $1 .* NOPAGE\$" "$OUT/log/pmd-trace.txt" || true
+}
+pmd_fellback() {
+	grep -c " ino $1 .* FALLBACK\$" "$OUT/log/pmd-trace.txt" || true
+}
 pmd_check() {
-	local n want=$(( REPS * SIZE_MIB / 2 ))
+	local ino name want n ok=0
 	echo 0 >"$TR/tracing_on"
 	grep 'dax_pmd_fault_done' "$TR/trace" >"$OUT/log/pmd-trace.txt" || true
-	n=$(grep -c ' NOPAGE' "$OUT/log/pmd-trace.txt" || true)
-	echo "PMD faults served (NOPAGE): $n, expected at least $want"
-	echo "PMD faults that fell back: $(grep -c ' FALLBACK' "$OUT/log/pmd-trace.txt" || true)" \
-		"(the pte_fault and fork_pte figures map off by one page: expected)"
-	[[ $n -ge $want ]]
+	: >"$OUT/pmd-mapping.tsv"
+	for name in pmd private reflinked; do
+		ino=$(jq -r ".inodes.$name" "$OUT/daxbench.json") || return
+		[[ $ino == 0x* ]] || { echo "daxbench reported no inode for $name"; return 1; }
+		printf '%s\t%s\t%s\n' "$name" "$(pmd_served "$ino")" "$(pmd_fellback "$ino")" >>"$OUT/pmd-mapping.tsv"
+	done
+	while IFS=$'\t' read -r name n ino; do
+		case $name in
+		pmd) want=$(( REPS * SIZE_MIB / 2 )) ;;
+		private) want=$(( REPS * BUF_MIB / 2 )) ;;
+		*) want=0 ;;
+		esac
+		echo "$name file: PMD faults served (NOPAGE) $n, fell back $ino; at least $want must be served"
+		((n >= want)) || ok=1
+	done <"$OUT/pmd-mapping.tsv"
+	echo "trace buffer lost events: $(grep -c 'LOST' "$OUT/log/pmd-trace.txt" || true)"
+	return "$ok"
 }
 step pmd-faults-served pmd_check
 
 merge() {
-	jq --slurpfile mem <(jq -s . "$OUT/ns-enable-mem.ms") --slurpfile dev <(jq -s . "$OUT/ns-enable-dev.ms") '
+	jq --slurpfile mem <(jq -s . "$OUT/ns-enable-mem.ms") --slurpfile dev <(jq -s . "$OUT/ns-enable-dev.ms") \
+		--rawfile pm "$OUT/pmd-mapping.tsv" '
 		def fig($name; $what; $s):
 			($s | sort) as $o
 			| {name: $name, unit: "ms/GiB", what: $what, samples: $s, min: $o[0],
 			   median: (if ($o | length) % 2 == 1 then $o[($o | length - 1) / 2]
 				    else ($o[($o | length) / 2 - 1] + $o[($o | length) / 2]) / 2 end)};
-		.figures += [fig("ns_enable_mem"; "nd_pmem probe (memmap init), fsdax with the memmap in RAM (map=mem)"; $mem[0]),
+		.pmd_mapping = ($pm | split("\n") | map(select(length > 0) | split("\t")
+			| {(.[0]): {pmd_served: (.[1] | tonumber), fell_back: (.[2] | tonumber)}}) | add)
+		| .figures += [fig("ns_enable_mem"; "nd_pmem probe (memmap init), fsdax with the memmap in RAM (map=mem)"; $mem[0]),
 			     fig("ns_enable_dev"; "nd_pmem probe (memmap init), fsdax with the memmap in pmem (map=dev)"; $dev[0])]
 	' "$OUT/daxbench.json" >"$OUT/bench.json.tmp" || return
 	mv "$OUT/bench.json.tmp" "$OUT/bench.json" || return
@@ -173,4 +220,5 @@ merge() {
 }
 step bench-json merge
 umount "$MNT" || true
+umount "$RMNT" || true
 finish

@@ -267,8 +267,8 @@ runs() {
 	bench_boot() { # K BOOT MEDIAN
 		mkdir -p "$RESULTS/bench-$1/bench$2"
 		echo 7-daxpage+ >"$RESULTS/bench-$1/kernelrelease"
-		printf '{"size_mib":1,"buffer_mib":1,"reps":5,"figures":[{"name":"pte_fault","unit":"ns","min":%s,"median":%s}]}\n' \
-			"$(( $3 - 1 ))" "$3" >"$RESULTS/bench-$1/bench$2/bench.json"
+		printf '{"size_mib":1,"buffer_mib":1,"reps":5,"pmd_mapping":{"reflinked":{"pmd_served":%s,"fell_back":%s}},"figures":[{"name":"pte_fault","unit":"ns","min":%s,"median":%s}]}\n' \
+			"$2" "$(( 640 - $2 ))" "$(( $3 - 1 ))" "$3" >"$RESULTS/bench-$1/bench$2/bench.json"
 	}
 	bench_boot 6.12.y-base 1 100; bench_boot 6.12.y-base 2 110; bench_boot 6.12.y-base 3 100
 	bench_boot 6.12.y 1 110; bench_boot 6.12.y 2 111; bench_boot 6.12.y 3 112
@@ -284,6 +284,7 @@ runs() {
 	[ "${row[*]}" = "pte_fault ns 99.0 / 100.0 / 10.0% 109.0 / 111.0 / 1.8% 49.0 / 50.0 / 4.0% 1.11" ]
 	[[ $output == *"6.12.y (6.12.117+series): 7-daxpage+, 1 MiB file, 1 MiB buffers, 5 repetitions per boot, 3 boot(s)"* ]]
 	[[ $output == *"mainline-base (7.3.4): 7-daxpage+"* ]]
+	[[ $output == *"  6.12.y, read_reflinked: 1 PMD faults served, 639 fell back to PTEs (boot 1)"* ]]
 	[[ $output != *"not a result"* ]]
 	# mainline back, 1 to 4% above its base: within the base's 4% spread.
 	bench_boot mainline 1 52; bench_boot mainline 2 51; bench_boot mainline 3 51
