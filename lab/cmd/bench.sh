@@ -70,8 +70,9 @@ bench_jsons() {
 # and the spread between boots (largest minus smallest boot median, in % of
 # that median); per target with both kernels, the ratio of the medians
 # series/base (lower is better for every figure: they are all times),
-# marked "~" when the difference is not larger than the larger spread of the
-# two kernels: such a ratio is not a result.
+# marked "~" when the two kernels' figures move between boots and the
+# difference is not larger than the larger spread: such a ratio is not a
+# result.
 bench_table() {
 	local k ratios=""
 	local -a have=() files
@@ -107,7 +108,7 @@ bench_table() {
 			if (!((a, k) in md) || !((b, k) in md) || md[b, k] == 0) return "-"
 			q = md[a, k] / md[b, k]
 			s = sp[a, k] > sp[b, k] ? sp[a, k] : sp[b, k]
-			if (nb[a] > 1 && nb[b] > 1 && (q - 1 < 0 ? 1 - q : q - 1) * 100 <= s) {
+			if (nb[a] > 1 && nb[b] > 1 && s > 0 && (q - 1 < 0 ? 1 - q : q - 1) * 100 <= s) {
 				marked = 1
 				return sprintf("~%.2f", q)
 			}

@@ -4,9 +4,13 @@
 # nothing else is upgraded from there. The mirror URI is the one the system's
 # own apt sources already use: the lab never names a mirror itself.
 
+# gawk: Debian makes it /usr/bin/awk as soon as it is installed (xfstests
+# needs it), and 7.3's build generates asm/cpufeaturemasks.h with awk; mawk
+# orders the file differently, so installing gawk later made every 7.3 tree
+# rebuild from scratch once. With gawk from the start the header is stable.
 DEPS_BOOKWORM=(build-essential bc bison flex libelf-dev libssl-dev ccache cpio kmod python3
 	qemu-system-x86 udev ndctl daxctl jq xfsprogs e2fsprogs shellcheck git rsync xz-utils
-	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup liburing-dev bats)
+	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup liburing-dev bats gawk)
 DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu)
 # The ndctl suite (NDCTL_SRC only): what ndctl's meson build with the tests
 # needs, and what its test scripts call in the guest (the guest is the host's
@@ -27,7 +31,7 @@ DEPS_XFSTESTS_RUN=(xfsprogs e2fsprogs acl attr bc fio gawk psmisc quota xfsdump 
 	dmsetup perl python3 kmod)
 # Commands that prove the packages above are installed.
 DEPS_CMDS=(gcc make bc bison flex ccache cpio depmod modinfo python3 qemu-system-x86_64 udevadm
-	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup bats)
+	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup bats gawk)
 
 deps_missing() {
 	local c
