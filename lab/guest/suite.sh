@@ -212,6 +212,18 @@ mkfs_mount() {
 	mkfs_for "$1" "$2" && mount -o dax=always "$2" "$3"
 }
 export -f mkfs_for mkfs_mount
+# A file system without DAX for dax_test's O_DIRECT tests
+# (DAX_TEST_DIO_DIR): ext4 on the raw namespace, which has no memmap and so
+# no DAX. Direct I/O there pins the DAX mapping used as its buffer
+# (FOLL_PIN), which O_DIRECT to a file on a DAX mount never does.
+DIO_DIR=""
+dio_dir_setup() {
+	mkfs.ext4 -F -q "$1" && mkdir -p "$2" && mount "$1" "$2"
+}
+export -f dio_dir_setup
+if [[ -n ${FSDAX[raw]:-} ]] && check dio-dir-mount dio_dir_setup "${FSDAX[raw]}" "$MNT/dio"; then
+	DIO_DIR=$MNT/dio
+fi
 for key in nvdimm-dev nvdimm-mem e820-mem; do
 	dev=${FSDAX[$key]:-}
 	for fs in xfs ext4; do
@@ -231,7 +243,7 @@ for key in nvdimm-dev nvdimm-mem e820-mem; do
 			hwp=0
 			[[ $fs == ext4 ]] && hwp=1
 			tap_prog "$name-selftests-dax" DAX_TEST_DIR="$MNT/$name" DAX_TEST_HWPOISON=$hwp \
-				-- "$BIN/dax_test"
+				DAX_TEST_DIO_DIR="$DIO_DIR" -- "$BIN/dax_test"
 		else
 			result "$name-selftests-dax" skip "no dax_test: the target's tree has no tools/testing/selftests/dax/dax_test.c"
 		fi
@@ -241,6 +253,10 @@ for key in nvdimm-dev nvdimm-mem e820-mem; do
 		check "$name-umount" umount "$MNT/$name" || true
 	done
 done
+
+if [[ -n $DIO_DIR ]]; then
+	check dio-dir-umount umount "$DIO_DIR" || true
+fi
 
 # --- raw mode and dm-writecache -------------------------------------------
 # A raw-mode namespace has no memmap: DAX must be refused with a message,
