@@ -8,9 +8,11 @@
 # needs it), and 7.3's build generates asm/cpufeaturemasks.h with awk; mawk
 # orders the file differently, so installing gawk later made every 7.3 tree
 # rebuild from scratch once. With gawk from the start the header is stable.
+# erofs-utils: mkfs.erofs, with which the guest suite makes its erofs image.
 DEPS_BOOKWORM=(build-essential bc bison flex libelf-dev libssl-dev ccache cpio kmod python3
 	qemu-system-x86 udev ndctl daxctl jq xfsprogs e2fsprogs shellcheck git rsync xz-utils
-	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup liburing-dev bats gawk)
+	dpkg-dev perl util-linux procps python3-ply python3-git dmsetup liburing-dev bats gawk
+	erofs-utils)
 DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu)
 # The ndctl suite (NDCTL_SRC only): what ndctl's meson build with the tests
 # needs, and what its test scripts call in the guest (the guest is the host's

@@ -205,14 +205,18 @@ runs() {
 		[[ $output != *"is not KEY"* ]]
 		[ "$(grep -c 'missing, with the series: missing' <<<"$output")" -eq "$n" ]
 		# the checks it names are the selftests, the reflink cases the
-		# suite runs (REFLINK_CASES) and the nfit_test mmap check
+		# suite runs (REFLINK_CASES), the nfit_test mmap check and the
+		# erofs case
 		bad=$(grep -vE '^(#|[[:space:]]*$)' "$f" | cut -f1 | sed -E 's/(:.*)? \((test|prod)\)$//' |
-			grep -vxE '[a-z0-9-]+-selftests-dax|xfs-reflink-[a-z0-9_]+|nfit_test-fsdax-mmap-read-unlink' || true)
+			grep -vxE '[a-z0-9-]+-selftests-dax|xfs-reflink-[a-z0-9_]+|nfit_test-fsdax-mmap-read-unlink|erofs-chunk-dedupe' || true)
 		[ -z "$bad" ]
 		cases=$(sed -n '/^REFLINK_CASES=(/,/)/p' "$TOP/lab/guest/suite.sh" | tr -s '()\n\t=' ' ')
 		while IFS= read -r c; do
 			grep -qw -- "${c#xfs-reflink-}" <<<"$cases"
 		done < <(grep -oE '^xfs-reflink-[a-z0-9_]+' "$f" | sort -u)
+		if grep -q '^erofs-chunk-dedupe ' "$f"; then
+			grep -q '^	tap_prog erofs-chunk-dedupe ' "$TOP/lab/guest/suite.sh"
+		fi
 		! grep -q '^nfit_test-' "$f" || grep -q 'check nfit_test-fsdax-mmap-read-unlink ' "$TOP/lab/guest/suite.sh"
 	done
 }
