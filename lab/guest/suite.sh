@@ -140,6 +140,18 @@ create_ns() {
 	FSDAX[$key]=/dev/$(json_field "$js" .blockdev)
 	[[ -b ${FSDAX[$key]} ]]
 }
+# region_ns KEY SIZE: a new fsdax (map=mem, 2 MiB aligned) namespace of SIZE
+# in the first NVDIMM region with room, as FSDAX[KEY].
+region_ns() {
+	local r
+	for r in "$REG1" "$REG0"; do
+		[[ -n $r ]] || continue
+		create_ns "$1" -r "$r" -m fsdax -M mem -s "$2" -a 2M && return 0
+	done
+	echo "no NVDIMM region has $2 left:"
+	ndctl list -R
+	return 1
+}
 create_devdax() {
 	local js
 	js=$(ndctl create-namespace "$@") || return 1
@@ -405,16 +417,6 @@ export -f umount_bounded
 # mapped, maps "c" twice, and fails on a kernel log warning.
 # Measured on vanilla 7.3.4: the first read fault of "b" warns at
 # fs/dax.c:498, because erofs reports the blocks as the file's own.
-erofs_ns() {
-	local r
-	for r in "$REG0" "$REG1"; do
-		[[ -n $r ]] || continue
-		create_ns erofs -r "$r" -m fsdax -M mem -s 64M -a 2M && return 0
-	done
-	echo "no NVDIMM region has 64 MiB left:"
-	ndctl list -R
-	return 1
-}
 erofs_setup() {
 	local dev=$1 mnt=$2 src=/tmp/daxpage-erofs
 	rm -rf "$src" && mkdir -p "$src/tree" "$mnt" || return
@@ -435,7 +437,7 @@ elif ! command -v mkfs.erofs >/dev/null; then
 	result erofs-chunk-dedupe fail "mkfs.erofs not found: install erofs-utils (lab/lab deps)"
 elif ! grep -qw erofs /proc/filesystems; then
 	result erofs-chunk-dedupe fail "the kernel has no erofs: CONFIG_EROFS_FS (lab/config/daxpage.config)"
-elif ns_check ns-erofs erofs_ns && [[ -z ${FSDAX[erofs]:-} ]]; then
+elif ns_check ns-erofs region_ns erofs 64M && [[ -z ${FSDAX[erofs]:-} ]]; then
 	result erofs-chunk-dedupe fail "no namespace to write the image to"
 elif check erofs-chunk-dedupe-mount erofs_setup "${FSDAX[erofs]}" "$MNT/erofs"; then
 	tap_prog erofs-chunk-dedupe DAX_TEST_EROFS_DIR="$MNT/erofs" -- "$BIN/dax_test" -t erofs_chunk_dedupe
@@ -463,16 +465,6 @@ fi
 REFLINK_CASES=(reflink_pinned_refault reflink reflink_pmd_then_pte reflink_pmd_then_pte_write
 	reflink_pwrite_mapped ficlone_pinned_sleeps reflink_clone_pte_then_src_pmd
 	reflink_clone_pte5_then_src_pmd)
-reflink_ns() {
-	local r
-	for r in "$REG1" "$REG0"; do
-		[[ -n $r ]] || continue
-		create_ns "$1" -r "$r" -m fsdax -M mem -s 512M -a 2M && return 0
-	done
-	echo "no NVDIMM region has 512 MiB left:"
-	ndctl list -R
-	return 1
-}
 if [[ -x $BIN/dax_test ]]; then
 	RL_POOL=()
 	for key in nvdimm-dev nvdimm-mem e820-mem; do
@@ -487,7 +479,7 @@ if [[ -x $BIN/dax_test ]]; then
 			k=$((k + 1))
 		elif [[ -z $dev ]]; then
 			extra=$((extra + 1))
-			ns_check "ns-reflink-$extra" reflink_ns "reflink-$extra"
+			ns_check "ns-reflink-$extra" region_ns "reflink-$extra" 512M
 			dev=${FSDAX[reflink-$extra]:-}
 			if [[ -z $dev ]]; then
 				result "xfs-reflink-$c" fail "no namespace left to run it on"

@@ -33,7 +33,7 @@ DEPS_XFSTESTS_RUN=(xfsprogs e2fsprogs acl attr bc fio gawk psmisc quota xfsdump 
 	dmsetup perl python3 kmod)
 # Commands that prove the packages above are installed.
 DEPS_CMDS=(gcc make bc bison flex ccache cpio depmod modinfo python3 qemu-system-x86_64 udevadm
-	ndctl jq mkfs.xfs mkfs.ext4 shellcheck git vng dpkg-deb perl dmsetup bats gawk)
+	ndctl jq mkfs.xfs mkfs.ext4 mkfs.erofs shellcheck git vng dpkg-deb perl dmsetup bats gawk)
 
 deps_missing() {
 	local c
