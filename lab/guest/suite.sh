@@ -140,15 +140,18 @@ create_ns() {
 	FSDAX[$key]=/dev/$(json_field "$js" .blockdev)
 	[[ -b ${FSDAX[$key]} ]]
 }
-# region_ns KEY SIZE: a new fsdax (map=mem, 2 MiB aligned) namespace of SIZE
-# in the first NVDIMM region with room, as FSDAX[KEY].
+# region_ns KEY SIZE REGION...: a new fsdax (map=mem, 2 MiB aligned)
+# namespace of SIZE in the first of the REGIONs with room, as FSDAX[KEY].
+# The order matters: the reflink cases need every 512 MiB they can get, so
+# small namespaces go to the region those cases use last.
 region_ns() {
-	local r
-	for r in "$REG1" "$REG0"; do
+	local key=$1 size=$2 r
+	shift 2
+	for r in "$@"; do
 		[[ -n $r ]] || continue
-		create_ns "$1" -r "$r" -m fsdax -M mem -s "$2" -a 2M && return 0
+		create_ns "$key" -r "$r" -m fsdax -M mem -s "$size" -a 2M && return 0
 	done
-	echo "no NVDIMM region has $2 left:"
+	echo "no NVDIMM region has $size left:"
 	ndctl list -R
 	return 1
 }
@@ -437,7 +440,7 @@ elif ! command -v mkfs.erofs >/dev/null; then
 	result erofs-chunk-dedupe fail "mkfs.erofs not found: install erofs-utils (lab/lab deps)"
 elif ! grep -qw erofs /proc/filesystems; then
 	result erofs-chunk-dedupe fail "the kernel has no erofs: CONFIG_EROFS_FS (lab/config/daxpage.config)"
-elif ns_check ns-erofs region_ns erofs 64M && [[ -z ${FSDAX[erofs]:-} ]]; then
+elif ns_check ns-erofs region_ns erofs 64M "$REG0" "$REG1" && [[ -z ${FSDAX[erofs]:-} ]]; then
 	result erofs-chunk-dedupe fail "no namespace to write the image to"
 elif check erofs-chunk-dedupe-mount erofs_setup "${FSDAX[erofs]}" "$MNT/erofs"; then
 	tap_prog erofs-chunk-dedupe DAX_TEST_EROFS_DIR="$MNT/erofs" -- "$BIN/dax_test" -t erofs_chunk_dedupe
@@ -479,7 +482,7 @@ if [[ -x $BIN/dax_test ]]; then
 			k=$((k + 1))
 		elif [[ -z $dev ]]; then
 			extra=$((extra + 1))
-			ns_check "ns-reflink-$extra" region_ns "reflink-$extra" 512M
+			ns_check "ns-reflink-$extra" region_ns "reflink-$extra" 512M "$REG1" "$REG0"
 			dev=${FSDAX[reflink-$extra]:-}
 			if [[ -z $dev ]]; then
 				result "xfs-reflink-$c" fail "no namespace left to run it on"
