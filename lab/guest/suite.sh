@@ -462,12 +462,15 @@ fi
 # namespaces (nvdimm-dev, nvdimm-mem, e820-mem, all unmounted by now), and
 # after those a new 512 MiB one (xfs needs 300 MiB and a 64 MiB log) in an
 # NVDIMM region with room. Only the cases the target's dax_test has are run
-# ("dax_test -l"); the 6.12.y series has three (reflink and
-# reflink_pmd_then_pte(_write)). reflink_pinned_refault comes first: on a
-# kernel without its fix it only warns, and the file system stays usable.
-REFLINK_CASES=(reflink_pinned_refault reflink reflink_pmd_then_pte reflink_pmd_then_pte_write
+# ("dax_test -l"). reflink_pinned_refault and reflink_read_keeps_mappings
+# (6.12.y only) come first: on a kernel without their fixes they only warn
+# or count a fault, and the file system stays usable.
+# reflink_hwpoison_shared (6.12.y series only) comes last and is the only
+# case that may poison a page (DAX_TEST_HWPOISON=1): vanilla 6.12.117
+# oopses in it.
+REFLINK_CASES=(reflink_pinned_refault reflink_read_keeps_mappings reflink reflink_pmd_then_pte reflink_pmd_then_pte_write
 	reflink_pwrite_mapped ficlone_pinned_sleeps reflink_clone_pte_then_src_pmd
-	reflink_clone_pte5_then_src_pmd)
+	reflink_clone_pte5_then_src_pmd reflink_hwpoison_shared)
 if [[ -x $BIN/dax_test ]]; then
 	RL_POOL=()
 	for key in nvdimm-dev nvdimm-mem e820-mem; do
@@ -495,7 +498,10 @@ if [[ -x $BIN/dax_test ]]; then
 			result "xfs-reflink-$c" fail "no file system to run it on"
 			continue
 		fi
-		tap_prog "xfs-reflink-$c" DAX_TEST_DIR="$MNT/rl-$c" -- "$BIN/dax_test" -t "$c"
+		hwp=0
+		[[ $c != reflink_hwpoison_shared ]] || hwp=1
+		tap_prog "xfs-reflink-$c" DAX_TEST_DIR="$MNT/rl-$c" DAX_TEST_HWPOISON=$hwp \
+			-- "$BIN/dax_test" -t "$c"
 		check "xfs-reflink-$c-umount" umount_bounded "$MNT/rl-$c" || dev=""
 	done
 	((n > 0)) || result xfs-reflink skip "this dax_test has none of the reflink cases"
