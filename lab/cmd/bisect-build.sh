@@ -103,7 +103,7 @@ bisect_target() {
 
 # cross_want ARCH: the config symbols (SYM=y or SYM=m) a cross build needs
 # to compile the DAX code: s390 gets dcssblk (FS_DAX through FS_DAX_LIMITED
-# on the base; the series removes both), the others the ZONE_DEVICE stack,
+# on 6.12, through ZONE_DEVICE on mainline), the others the ZONE_DEVICE stack,
 # with what it depends on (riscv's defconfig has no memory hotplug and no
 # THP): pmem, device-dax and dm-writecache.
 cross_want() {
@@ -118,9 +118,9 @@ cross_want() {
 
 # cross_keep ARCH: the symbols that must still be set after each patch
 # (checked after every prefix's build, which re-syncs the config): all of
-# cross_want, except s390's FS_DAX and DAX, which the series removes there.
+# cross_want; no series may turn the DAX code off on any arch.
 cross_keep() {
-	if [[ $1 == s390 ]]; then echo DCSSBLK=m; else cross_want "$1"; fi
+	cross_want "$1"
 }
 
 # cross_check LOGFILE SYM=V...: fail (with the list) if a symbol is not

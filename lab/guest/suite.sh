@@ -463,12 +463,13 @@ fi
 # after those a new 512 MiB one (xfs needs 300 MiB and a 64 MiB log) in an
 # NVDIMM region with room. Only the cases the target's dax_test has are run
 # ("dax_test -l"). reflink_pinned_refault and reflink_read_keeps_mappings
-# (6.12.y only) come first: on a kernel without their fixes they only warn
-# or count a fault, and the file system stays usable.
+# and its PMD variant (6.12.y only) come first: on a kernel without their
+# fixes they only warn or count a fault, and the file system stays usable.
 # reflink_hwpoison_shared (6.12.y series only) comes last and is the only
 # case that may poison a page (DAX_TEST_HWPOISON=1): vanilla 6.12.117
 # oopses in it.
-REFLINK_CASES=(reflink_pinned_refault reflink_read_keeps_mappings reflink reflink_pmd_then_pte reflink_pmd_then_pte_write
+REFLINK_CASES=(reflink_pinned_refault reflink_read_keeps_mappings reflink_read_keeps_pmd_mappings
+	reflink reflink_pmd_then_pte reflink_pmd_then_pte_write
 	reflink_pwrite_mapped ficlone_pinned_sleeps reflink_clone_pte_then_src_pmd
 	reflink_clone_pte5_then_src_pmd reflink_hwpoison_shared)
 if [[ -x $BIN/dax_test ]]; then
