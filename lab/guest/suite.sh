@@ -462,9 +462,10 @@ fi
 # namespaces (nvdimm-dev, nvdimm-mem, e820-mem, all unmounted by now), and
 # after those a new 512 MiB one (xfs needs 300 MiB and a 64 MiB log) in an
 # NVDIMM region with room. Only the cases the target's dax_test has are run
-# ("dax_test -l"). reflink_pinned_refault and reflink_read_keeps_mappings
-# and its PMD variant (6.12.y only) come first: on a kernel without their
-# fixes they only warn or count a fault, and the file system stays usable.
+# ("dax_test -l"). reflink_pinned_refault, reflink_read_keeps_mappings and
+# (6.12.y only) reflink_read_keeps_pmd_mappings come first: on a kernel
+# without their fixes they only warn or count a fault, and the file system
+# stays usable.
 # reflink_hwpoison_shared (6.12.y series only) comes last and is the only
 # case that may poison a page (DAX_TEST_HWPOISON=1): vanilla 6.12.117
 # oopses in it.
