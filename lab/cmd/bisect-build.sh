@@ -19,8 +19,8 @@ cmd_bisect_build() {
 		targets_all targets
 	fi
 	case $arch in
-	x86_64 | s390 | arm64 | ppc64le | riscv64) ;;
-	*) die "unknown --arch $arch" "use x86_64, s390, arm64, ppc64le or riscv64" ;;
+	x86_64 | s390 | arm64 | arm64-64k | ppc64le | riscv64) ;;
+	*) die "unknown --arch $arch" "use x86_64, s390, arm64, arm64-64k, ppc64le or riscv64" ;;
 	esac
 	[[ $allmod == 0 || $arch == x86_64 ]] ||
 		die "--allmodconfig is for x86_64 only" "drop --arch, or drop --allmodconfig"
@@ -87,40 +87,55 @@ bisect_target() {
 				allmod_targets "${ps[@]}" >"$RUN_LOG_DIR/targets"
 				log "allmodconfig: $(wc -l <"$RUN_LOG_DIR/targets") objects (files the series touches or that include a header it changes; $RUN_LOG_DIR/targets)"
 			fi
-			allmod_build "$i" "$logf" "$RUN_LOG_DIR/targets" || die "allmodconfig build breaks at patch $i/$n: ${p##*/} (log: $logf)" \
+			build_locked allmod_build "$i" "$logf" "$RUN_LOG_DIR/targets" || die "allmodconfig build breaks at patch $i/$n: ${p##*/} (log: $logf)" \
 				"fix that patch so that it builds on its own"
 		elif [[ $arch == x86_64 ]]; then
 			((i == 0)) && configure
 			(build_kernel "$logf") || die "build breaks at patch $i/$n: ${p##*/} (log: $logf)" \
 				"fix that patch so that it builds on its own"
 		else
-			cross_build "$arch" "$i" "$logf" || die "$arch build breaks at patch $i/$n: ${p##*/} (log: $logf)" \
+			build_locked cross_build "$arch" "$i" "$logf" || die "$arch build breaks at patch $i/$n: ${p##*/} (log: $logf)" \
 				"fix that patch so that it builds on its own"
 		fi
 	done
 	ok "all $n prefixes of series/$t build ($name)"
 }
 
-# cross_want ARCH: the config symbols (SYM=y or SYM=m) a cross build needs
-# to compile the DAX code: s390 gets dcssblk (FS_DAX through FS_DAX_LIMITED
-# on 6.12, through ZONE_DEVICE on mainline), the others the ZONE_DEVICE stack,
-# with what it depends on (riscv's defconfig has no memory hotplug and no
-# THP): pmem, device-dax and dm-writecache.
-cross_want() {
-	if [[ $1 == s390 ]]; then
-		echo FS_DAX=y DCSSBLK=m DAX=y
-	else
-		echo MEMORY_HOTPLUG=y MEMORY_HOTREMOVE=y SPARSEMEM_VMEMMAP=y TRANSPARENT_HUGEPAGE=y \
-			ZONE_DEVICE=y FS_DAX=y LIBNVDIMM=m BLK_DEV_PMEM=m DEV_DAX=m DEV_DAX_PMEM=m \
-			MD=y BLK_DEV_DM=y DM_WRITECACHE=y
-	fi
+# build_locked CMD...: run CMD holding $CACHE/build.lock, the lock every
+# kernel build of the lab takes (build_kernel for the lab config), so that
+# a cross or allmodconfig build never shares the cores with another build;
+# waits for the holder, saying so. Returns CMD's status.
+build_locked() {
+	local rc=0
+	{
+		if ! flock -n 9; then
+			log "another kernel build holds $CACHE/build.lock: waiting for it"
+			flock 9 || return 1
+		fi
+		"$@" || rc=$?
+	} 9>"$CACHE/build.lock" || return 1
+	return "$rc"
 }
 
-# cross_keep ARCH: the symbols that must still be set after each patch
-# (checked after every prefix's build, which re-syncs the config): all of
-# cross_want; no series may turn the DAX code off on any arch.
-cross_keep() {
-	cross_want "$1"
+# cross_want ARCH: the config symbols (SYM=y or SYM=m) a cross build needs
+# to compile the DAX code, set once on top of the defconfig and checked
+# again after every prefix's build (which re-syncs the config: no patch may
+# turn the DAX code off on any arch). s390 gets dcssblk (FS_DAX through
+# FS_DAX_LIMITED on 6.12, through ZONE_DEVICE on mainline) and erofs, the others the
+# ZONE_DEVICE stack, with what it depends on (riscv's defconfig has no
+# memory hotplug and no THP): pmem, device-dax, dm-writecache and erofs
+# (the series touch fs/erofs; no defconfig here has it). arm64-64k
+# is arm64 with 64 KiB pages, where a PMD maps 512 MiB: FS_DAX_PMD must
+# stay set there too.
+cross_want() {
+	if [[ $1 == s390 ]]; then
+		echo FS_DAX=y DCSSBLK=m DAX=y EROFS_FS=y
+		return
+	fi
+	[[ $1 != arm64-64k ]] || echo -n "ARM64_64K_PAGES=y FS_DAX_PMD=y "
+	echo MEMORY_HOTPLUG=y MEMORY_HOTREMOVE=y SPARSEMEM_VMEMMAP=y TRANSPARENT_HUGEPAGE=y \
+		ZONE_DEVICE=y FS_DAX=y LIBNVDIMM=m BLK_DEV_PMEM=m DEV_DAX=m DEV_DAX_PMEM=m \
+		MD=y BLK_DEV_DM=y DM_WRITECACHE=y EROFS_FS=y
 }
 
 # cross_check LOGFILE SYM=V...: fail (with the list) if a symbol is not
@@ -142,13 +157,14 @@ cross_check() {
 
 # cross_build ARCH I LOGFILE: the arch's defconfig plus cross_want once
 # (checked, so that the DAX code is never silently left out), then the
-# directories the patch touched plus fs/ and mm/, and cross_keep checked.
+# directories the patch touched plus fs/ and mm/, and cross_want checked
+# again.
 cross_build() {
 	local arch=$1 i=$2 logf=$3 dirs sym
 	local -a want
 	case $arch in
 	s390) KARCH=s390 CROSS_COMPILE=s390x-linux-gnu- ;;
-	arm64) KARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- ;;
+	arm64 | arm64-64k) KARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- ;;
 	ppc64le) KARCH=powerpc CROSS_COMPILE=powerpc64le-linux-gnu- ;;
 	riscv64) KARCH=riscv CROSS_COMPILE=riscv64-linux-gnu- ;;
 	esac
@@ -178,7 +194,7 @@ cross_build() {
 	fi
 	# shellcheck disable=SC2086
 	kmake -j"$JOBS" $dirs >>"$logf" 2>&1 || return 1
-	read -r -a want <<<"$(cross_keep "$arch")"
+	read -r -a want <<<"$(cross_want "$arch")"
 	cross_check "$logf" "${want[@]}"
 }
 

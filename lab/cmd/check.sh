@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # lab/lab check [--series T]: the project's tests: shellcheck, the lab's
 # bats tests, then for every target (or T): git am, checkpatch --strict per
-# patch, a run of its base and one of base + series, and its reproducers;
+# patch, git am of each Cc: stable patch alone onto the base, a run of its
+# base and one of base + series, and its reproducers;
 # the guest paths probe on the first target's series kernel. Sourced by
 # lab/lab.
 
@@ -58,7 +59,8 @@ cmd_check() {
 }
 
 # check_target TARGET PROBE: the checks of one target: git am and
-# checkpatch --strict of each patch; a run of its base (label
+# checkpatch --strict of each patch, git am of each Cc: stable patch
+# alone onto the base; a run of its base (label
 # check-TARGET-base), which must complete but whose own results do not
 # count (a base has the bugs its series fixes); a run of base + series
 # (check-TARGET), whose checks count one each, plus "kernel log free of
@@ -77,7 +79,8 @@ check_target() {
 	ver=$(read_pin BASE_KERNELVERSION)
 	mapfile -t ps < <(series_patches)
 	if [[ ${#ps[@]} -gt 0 ]]; then
-		# wt/am-TARGET is this check's until checkpatch (from it) has run.
+		# wt/am-TARGET is this check's until checkpatch (from it) and the
+		# stable patches' git am have run.
 		lab_lock "am-$t" "the scratch worktree wt/am-$t"
 		if (am_series >/dev/null); then
 			check_result ok "$t: git am of ${#ps[@]} patches onto $BASE_DESC"
@@ -115,6 +118,16 @@ check_target() {
 			else
 				printf '%s\n' "$out" | grep -E '(ERROR|WARNING|CHECK):' | head -n 10 >&2
 				check_result fail "$t: checkpatch --strict ${p##*/}"
+			fi
+		done
+		# A fix for stable must apply to the base on its own.
+		for p in "${ps[@]}"; do
+			grep -qiE '^Cc:[[:space:]]*([^<]*<)?stable@vger\.kernel\.org' "$p" || continue
+			if am_alone "$p"; then
+				check_result ok "$t: ${p##*/} (Cc: stable) applies alone to $BASE_DESC"
+			else
+				sed -n '1,5p' "$CACHE/am-$t.log" >&2
+				check_result fail "$t: ${p##*/} (Cc: stable) applies alone to $BASE_DESC"
 			fi
 		done
 		lab_unlock "am-$t"

@@ -232,7 +232,8 @@ progress_watch() {
 
 LAB_LOCK_TIMEOUT=${LAB_LOCK_TIMEOUT:-14400}
 LOCK_OWNER=${LOCK_OWNER:-lab/lab}
-declare -A LAB_LOCK_FDS=() LAB_LOCK_DEPTH=()
+# -g: global also where a function sources this file (bats' setup())
+declare -gA LAB_LOCK_FDS=() LAB_LOCK_DEPTH=()
 
 # lab_lock NAME WHAT: take lock NAME (WHAT names it in messages) for this
 # process. Nests: a process that holds NAME only counts one more hold. Dies

@@ -210,7 +210,7 @@ apt_install() {
 cross_gcc() {
 	case $1 in
 	s390) echo s390x-linux-gnu-gcc ;;
-	arm64) echo aarch64-linux-gnu-gcc ;;
+	arm64 | arm64-64k) echo aarch64-linux-gnu-gcc ;;
 	ppc64le) echo powerpc64le-linux-gnu-gcc ;;
 	riscv64) echo riscv64-linux-gnu-gcc ;;
 	esac

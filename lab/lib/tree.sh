@@ -215,6 +215,22 @@ am_series() {
 	git -C "$am" rev-parse HEAD
 }
 
+# am_alone PATCH: check out the base in the target's scratch worktree
+# (am_dir) and git am PATCH there alone, as a stable maintainer would apply
+# a fix; 0 if it applies. The caller holds the lock am-TARGET. git's
+# message goes to $CACHE/am-TARGET.log.
+am_alone() {
+	local am
+	am=$(am_dir)
+	worktree "$am" "$BASE_COMMIT"
+	git -C "$am" am --abort >/dev/null 2>&1 || true
+	if git -C "$am" "${GIT_ID[@]}" am -q --keep-cr "$1" >"$CACHE/am-$TARGET.log" 2>&1; then
+		return 0
+	fi
+	git -C "$am" am --abort >/dev/null 2>&1 || true
+	return 1
+}
+
 # apply_series DIR: move the build worktree DIR to base + series. Only the
 # files that differ from what DIR has are rewritten, so builds stay
 # incremental. Prints the new commit.

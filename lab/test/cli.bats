@@ -146,6 +146,46 @@ refused() {
 	refused frobnicate
 }
 
+@test "cross_want: the DAX symbols per arch; arm64-64k is arm64's list plus 64 KiB pages and FS_DAX_PMD" {
+	# shellcheck source=lab/cmd/bisect-build.sh
+	source "$BATS_TEST_DIRNAME/../cmd/bisect-build.sh"
+	local a64 k64
+	[[ $(cross_want s390) == "FS_DAX=y DCSSBLK=m DAX=y EROFS_FS=y" ]]
+	a64=$(cross_want arm64)
+	k64=$(cross_want arm64-64k)
+	[[ $a64 == *"ZONE_DEVICE=y FS_DAX=y"* && $a64 == *EROFS_FS=y* && $a64 != *ARM64_64K_PAGES* ]]
+	[[ $k64 == "ARM64_64K_PAGES=y FS_DAX_PMD=y $a64" ]]
+	[[ $(cross_want riscv64) == "$a64" ]]
+	refused bisect-build --arch arm64-64k --allmodconfig
+	[[ $output == *"--allmodconfig is for x86_64 only"* ]]
+}
+
+@test "build_locked: waits while another build holds build.lock, says so, then runs the command" {
+	# shellcheck source=lab/lib/common.sh
+	source "$BATS_TEST_DIRNAME/../lib/common.sh"
+	# shellcheck source=lab/cmd/bisect-build.sh
+	source "$BATS_TEST_DIRNAME/../cmd/bisect-build.sh"
+	local f=$CACHE/build.lock i
+	mkdir -p "$CACHE"
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	flock "$f" bash -c 'touch "$1.held"; sleep 2' _ "$f" &
+	for ((i = 0; i < 100; i++)); do
+		[[ -e $f.held ]] && break
+		sleep 0.1
+	done
+	[[ -e $f.held ]]
+	# the command runs with the lock held: another flock -n on it fails
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	run -0 build_locked bash -c '! flock -n "$0" true && echo built' "$f"
+	[[ $output == *"another kernel build holds $f: waiting for it"* ]]
+	[[ ${lines[-1]} == built ]]
+	wait
+	run -3 build_locked bash -c 'exit 3'
+	[[ $output != *waiting* ]]
+	# a lock file that cannot be opened is a failure, not a build
+	CACHE=$BATS_TEST_TMPDIR/none run -1 build_locked true
+}
+
 @test "a checkout whose path the guest boot cannot carry is refused before any work" {
 	local top="$BATS_TEST_TMPDIR/a b"
 	mkdir -p "$top"

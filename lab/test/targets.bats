@@ -136,6 +136,30 @@ pin() {
 	[ "$(am_dir)" = "$CACHE/wt/am-mainline" ]
 }
 
+@test "am_alone: a patch that needs an earlier one's context does not apply alone; the tree is left clean" {
+	local repo=$BATS_TEST_TMPDIR/repo
+	git init -q "$repo"
+	printf 'one\ntwo\nthree\nfour\nfive\nsix\nseven\n' >"$repo/f"
+	git -C "$repo" add f
+	git -C "$repo" "${GIT_ID[@]}" commit -q -m base
+	BASE_REPO=$repo BASE_COMMIT=$(git -C "$repo" rev-parse HEAD)
+	sed -i 's/^four$/FOUR/' "$repo/f"
+	git -C "$repo" "${GIT_ID[@]}" commit -q -a -m first
+	sed -i 's/^three$/THREE/' "$repo/f"
+	git -C "$repo" "${GIT_ID[@]}" commit -q -a -m second
+	git -C "$repo" format-patch -q -o "$BATS_TEST_TMPDIR/p" "$BASE_COMMIT"
+	target_use mainline
+	mkdir -p "$CACHE/wt"
+	lab_lock am-mainline "the scratch worktree"
+	am_alone "$BATS_TEST_TMPDIR/p/0001-first.patch"
+	grep -qx FOUR "$(am_dir)/f"
+	run -1 am_alone "$BATS_TEST_TMPDIR/p/0002-second.patch"
+	[ "$(git -C "$(am_dir)" rev-parse HEAD)" = "$BASE_COMMIT" ]
+	[ -z "$(git -C "$(am_dir)" status --porcelain)" ]
+	grep -q "patch does not apply" "$CACHE/am-mainline.log"
+	lab_unlock am-mainline
+}
+
 # runs DIR STATUS-LINES...: a fixture run directory with results.tsv and
 # subtests.tsv from lines "name pass status" (results) and
 # "prog:case pass status" (subtests).
