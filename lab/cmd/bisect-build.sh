@@ -101,22 +101,6 @@ bisect_target() {
 	ok "all $n prefixes of series/$t build ($name)"
 }
 
-# build_locked CMD...: run CMD holding $CACHE/build.lock, the lock every
-# kernel build of the lab takes (build_kernel for the lab config), so that
-# a cross or allmodconfig build never shares the cores with another build;
-# waits for the holder, saying so. Returns CMD's status.
-build_locked() {
-	local rc=0
-	{
-		if ! flock -n 9; then
-			log "another kernel build holds $CACHE/build.lock: waiting for it"
-			flock 9 || return 1
-		fi
-		"$@" || rc=$?
-	} 9>"$CACHE/build.lock" || return 1
-	return "$rc"
-}
-
 # cross_want ARCH: the config symbols (SYM=y or SYM=m) a cross build needs
 # to compile the DAX code, set once on top of the defconfig and checked
 # again after every prefix's build (which re-syncs the config: no patch may

@@ -88,7 +88,31 @@ build_from_scratch() {
 	[[ -z $(find "$1" \( -path "$1/scripts" -o -path "$1/tools" \) -prune -o -name '*.o' -print -quit) ]]
 }
 
-# build_kernel LOGFILE: in $KDIR, bzImage, modules and the nfit_test modules.
+# build_locked CMD...: run CMD holding $CACHE/build.lock, so that no two
+# kernel builds share the machine's cores (every kernel build of the lab
+# goes through it: build_kernel, and bisect-build's cross and allmodconfig
+# builds; anyone else can take the lock with flock $CACHE/build.lock).
+# Waits for the holder, saying so. Returns CMD's status; 1 if the lock
+# file cannot be opened.
+build_locked() {
+	local rc=0
+	{
+		if ! flock -n 9; then
+			log "another kernel build holds $CACHE/build.lock: waiting for it"
+			flock 9 || return 1
+		fi
+		"$@" || rc=$?
+	} 9>"$CACHE/build.lock" || return 1
+	return "$rc"
+}
+
+# kernel_make: in $KDIR, bzImage, modules and the nfit_test modules.
+kernel_make() {
+	kmake -j"$JOBS" bzImage modules &&
+		kmake -j"$JOBS" M=tools/testing/nvdimm modules
+}
+
+# build_kernel LOGFILE: kernel_make, holding the build lock, with progress.
 build_kernel() {
 	local logf=$1 total=0 how="" watcher rc=0 scratch=0 key
 	key=$(objcount_key)
@@ -97,13 +121,9 @@ build_kernel() {
 	[[ $scratch == 0 || -n ${how:-} ]] || how=from-scratch,-no-figure-for-$key-yet
 	progress_watch "$logf" build "${total:-0}" "${how//-/ }" &
 	watcher=$!
-	# One kernel build at a time on this machine: the lock is shared with
-	# anyone who builds in $CACHE (flock $CACHE/build.lock make ...).
-	{
-		flock 9
-		kmake -j"$JOBS" bzImage modules &&
-			kmake -j"$JOBS" M=tools/testing/nvdimm modules
-	} 9>"$CACHE/build.lock" >"$logf" 2>&1 || rc=$?
+	# A wait for the lock is logged in LOGFILE; the progress line shows it
+	# as a growing time at 0 objects.
+	build_locked kernel_make >"$logf" 2>&1 || rc=$?
 	kill "$watcher" 2>/dev/null || true
 	wait "$watcher" 2>/dev/null || true
 	if [[ $rc -ne 0 ]]; then

@@ -205,8 +205,7 @@ am_series() {
 	worktree "$am" "$BASE_COMMIT"
 	git -C "$am" am --abort >/dev/null 2>&1 || true
 	for p in "${ps[@]}"; do
-		if ! git -C "$am" "${GIT_ID[@]}" am -q --keep-cr "$p" >"$CACHE/am-$TARGET.log" 2>&1; then
-			git -C "$am" am --abort >/dev/null 2>&1 || true
+		if ! am_one "$am" "$p"; then
 			cat "$CACHE/am-$TARGET.log" >&2
 			die "patch ${p##*/} does not apply to $BASE_DESC" \
 				"rebase the series onto the base (see git's message above) and regenerate series/$TARGET/"
@@ -215,20 +214,23 @@ am_series() {
 	git -C "$am" rev-parse HEAD
 }
 
+# am_one DIR PATCH: git am PATCH in the worktree DIR; on failure the am is
+# aborted and 1 returned. git's message goes to $CACHE/am-TARGET.log.
+am_one() {
+	git -C "$1" "${GIT_ID[@]}" am -q --keep-cr "$2" >"$CACHE/am-$TARGET.log" 2>&1 && return 0
+	git -C "$1" am --abort >/dev/null 2>&1 || true
+	return 1
+}
+
 # am_alone PATCH: check out the base in the target's scratch worktree
 # (am_dir) and git am PATCH there alone, as a stable maintainer would apply
-# a fix; 0 if it applies. The caller holds the lock am-TARGET. git's
-# message goes to $CACHE/am-TARGET.log.
+# a fix; 0 if it applies. The caller holds the lock am-TARGET.
 am_alone() {
 	local am
 	am=$(am_dir)
 	worktree "$am" "$BASE_COMMIT"
 	git -C "$am" am --abort >/dev/null 2>&1 || true
-	if git -C "$am" "${GIT_ID[@]}" am -q --keep-cr "$1" >"$CACHE/am-$TARGET.log" 2>&1; then
-		return 0
-	fi
-	git -C "$am" am --abort >/dev/null 2>&1 || true
-	return 1
+	am_one "$am" "$1"
 }
 
 # apply_series DIR: move the build worktree DIR to base + series. Only the

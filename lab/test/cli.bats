@@ -163,8 +163,8 @@ refused() {
 @test "build_locked: waits while another build holds build.lock, says so, then runs the command" {
 	# shellcheck source=lab/lib/common.sh
 	source "$BATS_TEST_DIRNAME/../lib/common.sh"
-	# shellcheck source=lab/cmd/bisect-build.sh
-	source "$BATS_TEST_DIRNAME/../cmd/bisect-build.sh"
+	# shellcheck source=lab/lib/build.sh
+	source "$BATS_TEST_DIRNAME/../lib/build.sh"
 	local f=$CACHE/build.lock i
 	mkdir -p "$CACHE"
 	# shellcheck disable=SC2016 # expanded by the inner bash
