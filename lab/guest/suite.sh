@@ -109,8 +109,8 @@ json_field() { jq -r "$2 // empty" <<<"$1"; }
 # --- modules --------------------------------------------------------------
 nfit_test_bus() {
 	settle
-	ndctl list -B | jq -e '[.[].dev] | index("nfit_test.0") and index("nfit_test.1")'
-	ndctl list -b nfit_test.0 -D | jq -e 'length > 0'
+	ndctl list -B | jq -e '[.[].provider] | index("nfit_test.0") and index("nfit_test.1")' &&
+		ndctl list -b nfit_test.0 -D | jq -e 'length > 0'
 }
 export -f settle json_field modules_nfit_test modules_production nfit_test_bus nvdimm_labels
 if [[ $PASS == test ]]; then
@@ -127,7 +127,7 @@ settle
 export OUT
 check qemu-nvdimm-labels nvdimm_labels || true
 
-declare -A FSDAX=()
+declare -A FSDAX=() FSNS=()
 REG0=$(sed -n 1p "$OUT/nvdimm-regions.txt" 2>/dev/null || true)
 REG1=$(sed -n 2p "$OUT/nvdimm-regions.txt" 2>/dev/null || true)
 
@@ -137,6 +137,7 @@ create_ns() {
 	local js
 	js=$(ndctl create-namespace "$@") || return 1
 	echo "$js"
+	FSNS[$key]=$(json_field "$js" .dev)
 	FSDAX[$key]=/dev/$(json_field "$js" .blockdev)
 	[[ -b ${FSDAX[$key]} ]]
 }
@@ -215,6 +216,10 @@ mkfs_for() {
 	# Without reflink here: the reflink tests run last, on their own
 	# file system (see "xfs with reflink" below).
 	xfs) mkfs.xfs -f -q -m reflink=0 -d su=2m,sw=1 "$2" ;;
+	# Below xfsprogs' 300 MiB minimum (nfit_test's 64 MiB region): mkfs.xfs
+	# allows that when it sees fstests' variables.
+	xfs-small) TEST_DIR=/nonexistent TEST_DEV=$2 QA_CHECK_FS=xfs \
+		mkfs.xfs -f -q -m reflink=0 -d su=2m,sw=1 "$2" ;;
 	# Two allocation groups: with the 2 MiB stripe unit, the default count
 	# leaves a 512 MiB namespace too little room for the 64 MiB log.
 	xfs-reflink) mkfs.xfs -f -q -m reflink=1 -d su=2m,sw=1,agcount=2 "$2" ;;
@@ -336,6 +341,200 @@ else
 	result devdax-smoke fail "no device-dax namespace"
 fi
 
+# umount_bounded DIR: umount, but give up after 60 s (an unmount behind a
+# task in D state never ends, and cannot be killed).
+umount_bounded() {
+	local pid i
+	umount "$1" &
+	pid=$!
+	for ((i = 0; i < 60; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			return
+		fi
+		sleep 1
+	done
+	echo "umount $1 still running after 60 s, state $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)"
+	return 1
+}
+export -f umount_bounded
+
+# --- nfit_test in real-memmap mode (test pass) ------------------------------
+# The host boots the guest with memmap=SIZE$BASE (LAB_NFIT_RESERVE), memory
+# the kernel leaves alone. nfit_test, loaded again with reserved_base= and
+# reserved_size= naming it, puts its four PMEM SPA ranges there instead of
+# in vmalloc() memory (the series' tools/testing/nvdimm patch), so that the
+# pmem and device-dax drivers map them with a real ZONE_DEVICE memmap. On a
+# kernel without that patch nfit_test ignores the parameters (the kernel
+# logs "unknown parameter") and its regions stay at 4-8 GiB: then the first
+# check fails and so do the others, without running.
+# The checks use the largest PMEM region of nfit_test.0 (64 MiB): fsdax
+# map=mem and map=dev with ext4 and xfs (dax_fs_smoke, whose PMD write
+# faults on a 16 MiB file are the PMD check here, and the selftests, whose
+# pmd_fault_trace skips: it needs room for 64 MiB), device-dax at 2 MiB,
+# and an error injected with nfit_test's ARS emulation under a file
+# (dax_media_error).
+# Afterwards nfit_test is loaded again as before, for the check below.
+nfit_real_range() {
+	local a
+	local -a args
+	read -ra args </proc/cmdline
+	for a in "${args[@]}"; do
+		[[ $a == memmap=*\$* ]] || continue
+		a=${a#memmap=}
+		echo "$(size_bytes "${a%%\$*}") $(size_bytes "${a#*\$}")"
+		return 0
+	done
+	return 1
+}
+# size_bytes SIZE: memmap='s size (a number with K, M, G or T) in bytes.
+size_bytes() {
+	local n=${1%[KkMmGgTt]}
+	case ${1: -1} in
+	K | k) echo $((n << 10)) ;;
+	M | m) echo $((n << 20)) ;;
+	G | g) echo $((n << 30)) ;;
+	T | t) echo $((n << 40)) ;;
+	*) echo "$1" ;;
+	esac
+}
+# nfit_reload [PARAM=VALUE...]: nfit_test unloaded (its buses' regions and
+# DIMMs disabled first: each device bound on a bus holds the module) and
+# loaded again with the parameters.
+nfit_reload() {
+	local b
+	if [[ -d /sys/module/nfit_test ]]; then
+		for b in nfit_test.0 nfit_test.1; do
+			ndctl disable-region -b "$b" all || return
+			ndctl disable-dimm -b "$b" all || return
+		done
+		timeout 120 rmmod nfit_test || { echo "rmmod nfit_test failed"; lsmod | grep nfit; return 1; }
+	fi
+	modprobe nfit_test "$@" || return
+	for ((b = 0; b < 30; b++)); do
+		nfit_test_bus >/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	echo "nfit_test's buses did not come up within 30 s"
+	nfit_test_bus
+}
+nfit_real_load() {
+	local range base size b r start n
+	range=$(nfit_real_range) || { echo "no memmap=SIZE\$BASE on the kernel command line"; return 1; }
+	read -r size base <<<"$range"
+	echo "reserved range: $(printf '%#x' "$base"), $((size >> 20)) MiB"
+	nfit_reload "reserved_base=$base" "reserved_size=$size" || return
+	dmesg | grep -E 'nfit_test.*(real-memmap|reserved|unknown parameter)' | tail -n 3
+	# The PMEM regions of the SPA ranges nfit_test moves start in the
+	# reserved range: every one of nfit_test.0's (two regions; its third
+	# SPA range has none of its own), and one of nfit_test.1's (its
+	# other one, a virtual CD region, stays vmalloc() memory).
+	for b in nfit_test.0 nfit_test.1; do
+		n=0
+		for r in $(ndctl list -R -t pmem -b "$b" | jq -r 'if type == "array" then .[].dev else .dev end'); do
+			start=$(<"/sys/bus/nd/devices/$r/resource")
+			echo "$b: $r at $start"
+			if ((start >= base && start < base + size)); then
+				n=$((n + 1))
+			elif [[ $b == nfit_test.0 ]]; then
+				echo "$r is not in the reserved range"
+				return 1
+			fi
+		done
+		((n > 0)) || { echo "no PMEM region of $b in the reserved range"; return 1; }
+	done
+}
+NFIT_REAL_REGION=""
+nfit_real_region() {
+	ndctl list -b nfit_test.0 -R -t pmem |
+		jq -r 'if type == "array" then . else [.] end | max_by(.size) | .dev // empty'
+}
+# real_ns CREATE ARGS...: empty NFIT_REAL_REGION, then CREATE (create_ns
+# or create_devdax, which run in this shell) a namespace in it.
+real_ns() {
+	local create=$1
+	shift
+	ndctl destroy-namespace -f -r "$NFIT_REAL_REGION" all >/dev/null 2>&1 || true
+	settle
+	"$create" "$@" -r "$NFIT_REAL_REGION"
+}
+export -f size_bytes nfit_real_range nfit_reload nfit_real_load
+# nfit_real_fail WHY: every check of the section that follows, failed
+# without running, with WHY.
+nfit_real_fail() {
+	local c map fs
+	for map in mem dev; do
+		result "ns-nfit-real-$map" fail "$1"
+		for fs in ext4 xfs; do
+			for c in mount smoke selftests-dax umount; do
+				result "nfit-real-$map-$fs-$c" fail "$1"
+			done
+		done
+	done
+	for c in ns-nfit-real-devdax nfit-real-devdax-smoke ns-nfit-real-media nfit-real-media-mount \
+		nfit-real-media-error nfit-real-media-umount; do
+		result "$c" fail "$1"
+	done
+}
+if [[ $PASS == test ]]; then
+	NFIT_REAL_REGION=""
+	if check nfit-real-mode nfit_real_load; then
+		NFIT_REAL_REGION=$(nfit_real_region || true)
+	fi
+	if [[ -n $NFIT_REAL_REGION ]]; then
+		export NFIT_REAL_REGION
+		for map in mem dev; do
+			key=nfit-real-$map
+			ns_check "ns-$key" real_ns create_ns "$key" -m fsdax -M "$map" -a 2M
+			dev=${FSDAX[$key]:-}
+			for fs in ext4 xfs-small; do
+				name=$key-${fs%-small}
+				if [[ -z $dev ]]; then
+					result "$name-mount" fail "no fsdax map=$map namespace on nfit_test"
+					continue
+				fi
+				mkdir -p "$MNT/$name"
+				check "$name-mount" mkfs_mount "$fs" "$dev" "$MNT/$name" || continue
+				tap_prog "$name-smoke" DAX_TEST_DIR="$MNT/$name" DAX_SMOKE_PMD_MIB=16 -- "$BIN/dax_fs_smoke"
+				if [[ -x $BIN/dax_test ]]; then
+					tap_prog "$name-selftests-dax" DAX_TEST_DIR="$MNT/$name" DAX_TEST_HWPOISON=0 \
+						DAX_TEST_DIO_DIR="" -- "$BIN/dax_test"
+				else
+					result "$name-selftests-dax" skip "no dax_test: the target's tree has no tools/testing/selftests/dax/dax_test.c"
+				fi
+				check "$name-umount" umount_bounded "$MNT/$name" || true
+			done
+			ndctl destroy-namespace -f -r "$NFIT_REAL_REGION" all >/dev/null 2>&1 || true
+		done
+		DEVDAX=""
+		ns_check ns-nfit-real-devdax real_ns create_devdax -m devdax -a 2M
+		if [[ -n $DEVDAX ]]; then
+			tap_prog nfit-real-devdax-smoke DEVDAX="$DEVDAX" -- "$BIN/devdax_smoke"
+		else
+			result nfit-real-devdax-smoke fail "no device-dax namespace on nfit_test"
+		fi
+		ndctl destroy-namespace -f -r "$NFIT_REAL_REGION" all >/dev/null 2>&1 || true
+		unset 'FSDAX[nfit-real-media]'
+		ns_check ns-nfit-real-media real_ns create_ns nfit-real-media -m fsdax -M mem -a 2M
+		dev=${FSDAX[nfit-real-media]:-}
+		mkdir -p "$MNT/nfit-real-media"
+		if [[ -n $dev ]] && check nfit-real-media-mount mkfs_mount ext4 "$dev" "$MNT/nfit-real-media"; then
+			tap_prog nfit-real-media-error DAX_TEST_DIR="$MNT/nfit-real-media" \
+				DAX_MEDIA_NS="${FSNS[nfit-real-media]}" DAX_MEDIA_BUS=nfit_test.0 \
+				DAX_MEDIA_BDEV="${dev#/dev/}" -- "$BIN/dax_media_error"
+			check nfit-real-media-umount umount_bounded "$MNT/nfit-real-media" || true
+		else
+			result nfit-real-media-error fail "no fsdax file system on nfit_test"
+		fi
+		ndctl destroy-namespace -f -r "$NFIT_REAL_REGION" all >/dev/null 2>&1 || true
+	elif [[ -f /sys/module/nfit_test/parameters/reserved_size ]]; then
+		nfit_real_fail "no PMEM region on nfit_test.0 (see log/nfit-real-mode.log)"
+	else
+		nfit_real_fail "this nfit_test has no real-memmap mode (see log/nfit-real-mode.log)"
+	fi
+	check nfit_test-reload-default nfit_reload || true
+fi
+
 # --- fsdax on an nfit_test namespace (test pass) ---------------------------
 # nfit_test's "pmem" is vmalloc() memory, with no ZONE_DEVICE memmap. An fsdax
 # mmap of a file there must either fail with SIGBUS (the series' "a pfn only
@@ -348,6 +547,12 @@ fi
 # comes after every other use of nfit_test.
 nfit_fsdax_mmap() {
 	local region dev mnt=/tmp/daxpage-nfit out pid i
+	# This check is about nfit_test's vmalloc() memory: not in real-memmap
+	# mode (left on when nfit_test-reload-default failed).
+	if [[ $(cat /sys/module/nfit_test/parameters/reserved_size 2>/dev/null || echo 0) != 0 ]]; then
+		echo "nfit_test is still in real-memmap mode"
+		return 1
+	fi
 	ndctl disable-region -b nfit_test.0 all && ndctl zero-labels -b nfit_test.0 all &&
 		ndctl enable-region -b nfit_test.0 all || return
 	ndctl destroy-namespace -f -b nfit_test.0 all || true
@@ -389,24 +594,6 @@ export -f nfit_fsdax_mmap
 if [[ $PASS == test ]]; then
 	check nfit_test-fsdax-mmap-read-unlink nfit_fsdax_mmap || true
 fi
-
-# umount_bounded DIR: umount, but give up after 60 s (an unmount behind a
-# task in D state never ends, and cannot be killed).
-umount_bounded() {
-	local pid i
-	umount "$1" &
-	pid=$!
-	for ((i = 0; i < 60; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
-			return
-		fi
-		sleep 1
-	done
-	echo "umount $1 still running after 60 s, state $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)"
-	return 1
-}
-export -f umount_bounded
 
 # --- erofs: chunks that two files share ----------------------------------
 # "mkfs.erofs --chunksize" stores identical chunks once, so two files of the

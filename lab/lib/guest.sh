@@ -7,6 +7,8 @@
 #     $CACHE/vm, recreated for every boot;
 #   - one legacy e820 range (memmap=3G!8G: 8-11 GiB, clear of nfit_test's
 #     fake physical addresses at 4-8 GiB);
+#   - one reserved range for nfit_test's real-memmap mode
+#     (memmap=512M$11G: 11-11.5 GiB, right after the e820 range);
 #   - the staged modules bound over /lib/modules inside the guest;
 #   - the run directory shared read-write as /tmp/daxpage-out (virtme-ng
 #     can only mount it below one of its writable overlays);
@@ -20,6 +22,9 @@
 LAB_GUEST_MEM=${LAB_GUEST_MEM:-12G}
 LAB_GUEST_CPUS=${LAB_GUEST_CPUS:-2}
 LAB_MEMMAP=${LAB_MEMMAP:-3G!8G}
+# Memory the guest kernel leaves alone (memmap=SIZE$BASE) for nfit_test's
+# real-memmap mode: its PMEM ranges go there in the test pass (suite.sh).
+LAB_NFIT_RESERVE=${LAB_NFIT_RESERVE:-512M\$11G}
 LAB_NVDIMM_SIZE=${LAB_NVDIMM_SIZE:-3G}
 LAB_BOOT_TIMEOUT=${LAB_BOOT_TIMEOUT:-300}
 LAB_GUEST_TIMEOUT=${LAB_GUEST_TIMEOUT:-2400}
@@ -63,6 +68,23 @@ guest_layout_check() {
 	((start >= 8192 || start + size <= 4096)) ||
 		die "memmap=$LAB_MEMMAP overlaps 4-8 GiB, where nfit_test places its fake pmem" \
 			"start LAB_MEMMAP at 8G or above (default 3G!8G)"
+	local rsize rstart
+	rsize=$(size_mib "${LAB_NFIT_RESERVE%%\$*}")
+	rstart=$(size_mib "${LAB_NFIT_RESERVE#*\$}")
+	[[ $LAB_NFIT_RESERVE =~ ^[0-9]+[MG]\$[0-9]+[MG]$ ]] ||
+		die "LAB_NFIT_RESERVE=$LAB_NFIT_RESERVE is not SIZE\$BASE in M or G" "use a form like LAB_NFIT_RESERVE='512M\$11G' (or unset it)"
+	((rsize >= 512 && rsize % 128 == 0 && rstart % 128 == 0)) ||
+		die "LAB_NFIT_RESERVE=$LAB_NFIT_RESERVE: nfit_test's real-memmap mode needs at least 512 MiB at a 128 MiB boundary" \
+			"unset LAB_NFIT_RESERVE (default 512M\$11G)"
+	((rstart >= 8192)) ||
+		die "memmap=$LAB_NFIT_RESERVE starts below 8 GiB (the kernel's low memory, the hole at 2-4 GiB, nfit_test's fake pmem at 4-8 GiB)" \
+			"start LAB_NFIT_RESERVE at 8G or above, clear of LAB_MEMMAP (default 512M\$11G)"
+	((rstart >= start + size || rstart + rsize <= start)) ||
+		die "memmap=$LAB_NFIT_RESERVE overlaps memmap=$LAB_MEMMAP" \
+			"move LAB_NFIT_RESERVE past the e820 range (with the defaults: 512M\$11G)"
+	((rstart + rsize <= ram_end)) ||
+		die "memmap=$LAB_NFIT_RESERVE ends past the guest's RAM (LAB_GUEST_MEM=$LAB_GUEST_MEM ends at $((ram_end / 1024)) GiB)" \
+			"raise LAB_GUEST_MEM to at least $(((rstart + rsize - 2048 + 1023) / 1024))G, or move LAB_NFIT_RESERVE lower (8G or above)"
 }
 
 # Console lines that mean the guest kernel died (a WARNING alone does not):
@@ -195,7 +217,7 @@ boot_suite() {
 	with_timeout "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
 		--disable-microvm --force-9p --verbose --cpus "${GUEST_CPUS:-$LAB_GUEST_CPUS}" \
 		--memory "$LAB_GUEST_MEM" --cwd / "${shares[@]}" \
-		--append "memmap=$LAB_MEMMAP hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
+		--append "memmap=$LAB_MEMMAP memmap=$LAB_NFIT_RESERVE hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
 		--exec "$(guest_exec "$pass")" \
 		--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]} ${QEMU_EXTRA:-}" </dev/null \
 		2>"$out/$pass-console.log" > >(

@@ -83,7 +83,7 @@ report() {
 		echo "kernel:  $(<"$dir/kernelrelease")"
 		echo "base:    $(<"$dir/base")"
 		echo "series:  $(<"$dir/series")"
-		echo "accel:   $(<"$dir/accel")   guest: ${LAB_GUEST_MEM} RAM, ${GUEST_CPUS:-$LAB_GUEST_CPUS} CPUs${QEMU_EXTRA:+, $QEMU_EXTRA}, memmap=${LAB_MEMMAP}, 2x ${LAB_NVDIMM_SIZE} NVDIMM"
+		echo "accel:   $(<"$dir/accel")   guest: ${LAB_GUEST_MEM} RAM, ${GUEST_CPUS:-$LAB_GUEST_CPUS} CPUs${QEMU_EXTRA:+, $QEMU_EXTRA}, memmap=${LAB_MEMMAP} memmap=${LAB_NFIT_RESERVE}, 2x ${LAB_NVDIMM_SIZE} NVDIMM"
 		echo "stages:  $(tr '\n' ' ' <"$dir/stages")"
 		echo
 		printf '%-44s' check

@@ -180,3 +180,42 @@ stub_vng() {
 	touch "$KDIR/fs/inode.o"
 	run -1 build_from_scratch "$KDIR"
 }
+
+@test "the guest layout: the defaults pass; the nfit_test reserve is checked for form, size, alignment, RAM and overlaps" {
+	run -0 guest_layout_check
+	LAB_NFIT_RESERVE='512M!12G' run -1 guest_layout_check
+	[[ $output == *"is not SIZE\$BASE"* ]]
+	LAB_NFIT_RESERVE='512M' run -1 guest_layout_check
+	[[ $output == *"is not SIZE\$BASE"* ]]
+	LAB_NFIT_RESERVE='524289K$12G' run -1 guest_layout_check
+	[[ $output == *"is not SIZE\$BASE"* ]]
+	LAB_NFIT_RESERVE='600M$12G' run -1 guest_layout_check
+	[[ $output == *"at least 512 MiB at a 128 MiB boundary"* ]]
+	LAB_NFIT_RESERVE='256M$12G' run -1 guest_layout_check
+	[[ $output == *"at least 512 MiB at a 128 MiB boundary"* ]]
+	LAB_NFIT_RESERVE='512M$12100M' run -1 guest_layout_check
+	[[ $output == *"128 MiB boundary"* ]]
+	LAB_NFIT_RESERVE='1G$14G' run -1 guest_layout_check
+	[[ $output == *"past the guest's RAM"* ]]
+	LAB_NFIT_RESERVE='512M$10G' run -1 guest_layout_check
+	[[ $output == *"overlaps memmap=3G!8G"* ]]
+	LAB_NFIT_RESERVE='512M$5G' run -1 guest_layout_check
+	[[ $output == *"starts below 8 GiB"* ]]
+	LAB_NFIT_RESERVE='512M$1G' run -1 guest_layout_check
+	[[ $output == *"starts below 8 GiB"* ]]
+	LAB_NFIT_RESERVE='512M$12G' run -0 guest_layout_check
+	# The default fits the 10 GiB guest the ndctl runs use; 9 GiB does not.
+	LAB_GUEST_MEM=10G run -0 guest_layout_check
+	LAB_GUEST_MEM=9G run -1 guest_layout_check
+	[[ $output == *"raise LAB_GUEST_MEM to at least 10G"* ]]
+}
+
+@test "boot_suite puts the e820 range and the nfit_test reserve on the kernel command line" {
+	stub_vng 'echo "daxpage: guest up"; echo "daxpage: suite done"'
+	LAB_DIR=$BATS_TEST_TMPDIR/lab
+	mkdir -p "$LAB_DIR/guest" "$BATS_TEST_TMPDIR/mods" "$BATS_TEST_TMPDIR/binx"
+	touch "$LAB_DIR/guest/suite.sh"
+	CACHE=$BATS_TEST_TMPDIR/cache
+	run -0 boot_suite test "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/mods" "$BATS_TEST_TMPDIR/binx" tcg
+	grep -q -- 'memmap=3G!8G memmap=512M\$11G hung_task' "$BATS_TEST_TMPDIR/vng.args"
+}
