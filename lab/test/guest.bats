@@ -181,6 +181,8 @@ stub_vng() {
 	run -1 build_from_scratch "$KDIR"
 }
 
+# The $ of memmap=SIZE$BASE is literal here.
+# shellcheck disable=SC2016
 @test "the guest layout: the defaults pass; the nfit_test reserve is checked for form, size, alignment, RAM and overlaps" {
 	run -0 guest_layout_check
 	LAB_NFIT_RESERVE='512M!12G' run -1 guest_layout_check
@@ -210,6 +212,8 @@ stub_vng() {
 	[[ $output == *"raise LAB_GUEST_MEM to at least 10G"* ]]
 }
 
+# The $ of memmap=SIZE$BASE is literal here.
+# shellcheck disable=SC2016
 @test "boot_suite puts the e820 range and the nfit_test reserve on the kernel command line" {
 	stub_vng 'echo "daxpage: guest up"; echo "daxpage: suite done"'
 	LAB_DIR=$BATS_TEST_TMPDIR/lab

@@ -56,7 +56,7 @@ pin() {
 	target_use 6.12.y
 	run -0 read_pin BASE_KERNELVERSION
 	[ "$output" = 6.12.117 ]
-	[ "$(series_patches | wc -l)" -eq 17 ]
+	[ "$(series_patches | wc -l)" -eq 18 ]
 }
 
 @test "a target is a folder with a base.pin; others are not listed; the order is by version" {
