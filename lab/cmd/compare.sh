@@ -34,7 +34,10 @@ cmd_compare() {
 		esac
 	done
 	# Every option is checked once here, before the first build.
-	(PASSES=(test prod); run_parse_args "${COMPARE_ARGS[@]}") || exit 1
+	(PASSES=(test prod); run_parse_args "${COMPARE_ARGS[@]}"
+		[[ ${#PASSES[@]} -gt 0 ]] ||
+			die "compare compares the module passes, and --passes none runs none" \
+				"name a pass (--passes prod), or use 'lab/lab run --passes none' for the external suites alone") || exit 1
 	for t in "${COMPARE_TARGETS[@]}"; do
 		log "compare: $t base"
 		subshell_rc cmd_run --series "$t" --base --label "compare-$t-base" "${COMPARE_ARGS[@]}"

@@ -9,6 +9,7 @@ RUN_DONE=0
 
 run_cleanup() {
 	local rc=$?
+	boot_kill
 	if [[ -n $RUN_DIR && -d $RUN_DIR && $RUN_DONE -eq 0 ]]; then
 		local keep=$RESULTS/$RUN_LABEL.incomplete
 		rm -rf "$keep"
@@ -133,10 +134,19 @@ run_parse_args() {
 	case $RUN_MODE in suite | bench) ;; *)
 		die "unknown mode '$RUN_MODE'" "use --mode suite (the default) or bench ('lab/lab bench')" ;;
 	esac
-	[[ ${#PASSES[@]} -gt 0 ]] || die "--passes names no pass" "use --passes \"test prod\", \"test\" or \"prod\""
+	if [[ ${PASSES[*]} == none ]]; then
+		# No module pass: the external suites alone (they boot the kernel
+		# with the staged modules themselves).
+		PASSES=()
+		[[ -n ${NDCTL_SRC:-}${XFSTESTS_SRC:-} ]] ||
+			die "--passes none runs no module pass, and neither NDCTL_SRC nor XFSTESTS_SRC is set: nothing would run" \
+				"set NDCTL_SRC or XFSTESTS_SRC, or name a pass (--passes prod)"
+	else
+		[[ ${#PASSES[@]} -gt 0 ]] || die "--passes names no pass" "use --passes \"test prod\", \"test\", \"prod\" or (with NDCTL_SRC or XFSTESTS_SRC) \"none\""
+	fi
 	for p in "${PASSES[@]}"; do
 		case $p in test | prod) ;; *)
-			die "unknown module pass '$p' in --passes" "use --passes \"test prod\", \"test\" or \"prod\"" ;;
+			die "unknown module pass '$p' in --passes" "use --passes \"test prod\", \"test\", \"prod\" or (with NDCTL_SRC or XFSTESTS_SRC) \"none\"" ;;
 		esac
 	done
 	[[ $(printf '%s\n' "${PASSES[@]}" | sort | uniq -d) == "" ]] ||
@@ -307,7 +317,7 @@ run_external_suites() {
 	if [[ -z ${NDCTL_SRC:-} ]]; then
 		log "ndctl suite: not run (set NDCTL_SRC to an ndctl >= v83 checkout)"
 	else
-		ndctl_suite || warn "ndctl suite: did not complete; what it left is in the run's ndctl/ directory"
+		ndctl_suite || warn "ndctl suite: did not complete; what it left is in the run's ndctl/ (and ndctl-real/) directory"
 	fi
 	if [[ -z ${XFSTESTS_SRC:-} ]]; then
 		log "xfstests: not run (set XFSTESTS_SRC to an xfstests checkout)"

@@ -125,3 +125,76 @@ on_dax_tmp() {
 		exec /proc/self/fd/9 "$@"' sh "$@"
 }
 export -f on_dax_tmp
+
+# nfit_real_range [CMDLINE]: "SIZE BASE" in bytes of the first
+# memmap=SIZE$BASE on the kernel command line (CMDLINE, default
+# /proc/cmdline): the range the host reserves for nfit_test's real-memmap
+# mode (LAB_NFIT_RESERVE; the e820 pmem range is memmap=SIZE!BASE). Returns
+# 1 when there is none.
+nfit_real_range() {
+	local a
+	local -a args
+	read -ra args <"${1:-/proc/cmdline}"
+	for a in "${args[@]}"; do
+		[[ $a == memmap=*\$* ]] || continue
+		a=${a#memmap=}
+		echo "$(size_bytes "${a%%\$*}") $(size_bytes "${a#*\$}")"
+		return 0
+	done
+	return 1
+}
+
+# size_bytes SIZE: memmap='s size (a number, decimal or 0x hex, or decimal
+# with K, M, G or T) in bytes, in decimal.
+size_bytes() {
+	local n=${1%[KkMmGgTt]}
+	case ${1: -1} in
+	K | k) echo $((n << 10)) ;;
+	M | m) echo $((n << 20)) ;;
+	G | g) echo $((n << 30)) ;;
+	T | t) echo $((n << 40)) ;;
+	*) echo $(($1)) ;;
+	esac
+}
+
+# nfit_real_regions BASE SIZE [NDCTL]: check, with NDCTL (default: ndctl
+# from PATH), that nfit_test's PMEM regions are where its real-memmap mode
+# puts them, in [BASE, BASE + SIZE): every one of nfit_test.0's (two
+# regions; its third SPA range has none of its own) and one of
+# nfit_test.1's (its other one, a virtual CD region, stays vmalloc()
+# memory). Lists the regions; returns 1 with the reason when not.
+nfit_real_regions() {
+	local base=$1 size=$2 ndctl=${3:-ndctl} b r start n
+	for b in nfit_test.0 nfit_test.1; do
+		n=0
+		for r in $("$ndctl" list -R -t pmem -b "$b" | jq -r 'if type == "array" then .[].dev else .dev end'); do
+			start=$(<"/sys/bus/nd/devices/$r/resource")
+			echo "$b: $r at $start"
+			if ((start >= base && start < base + size)); then
+				n=$((n + 1))
+			elif [[ $b == nfit_test.0 ]]; then
+				echo "$r is not in the reserved range"
+				return 1
+			fi
+		done
+		((n > 0)) || { echo "no PMEM region of $b in the reserved range"; return 1; }
+	done
+}
+
+# nfit_real_options CMDLINE DIR: write DIR/daxpage-nfit-real.conf, the
+# options that load nfit_test in real-memmap mode in the range of CMDLINE's
+# memmap=SIZE$BASE (nfit_real_range). DIR's parent must be on a tmpfs (the
+# guest's /run, not the host's root over 9p). What keeps this off a host is
+# the range itself: only a kernel booted with memmap=SIZE$BASE has one. Prints the file;
+# returns 1 with the reason when there is no range or DIR is not a tmpfs.
+nfit_real_options() {
+	local range size base fs f=$2/daxpage-nfit-real.conf
+	range=$(nfit_real_range "$1") ||
+		{ echo "no memmap=SIZE\$BASE on the kernel command line (LAB_NFIT_RESERVE)"; return 1; }
+	read -r size base <<<"$range"
+	fs=$(findmnt -n -o FSTYPE --target "${2%/*}" || true)
+	[[ $fs == tmpfs ]] || { echo "${2%/*} is on '$fs', not on a tmpfs of the guest: not writing there"; return 1; }
+	mkdir -p "$2" || return
+	printf 'options nfit_test reserved_base=%#x reserved_size=%#x\n' "$base" "$size" >"$f" || return
+	cat "$f"
+}

@@ -375,29 +375,6 @@ export -f umount_bounded
 # and an error injected with nfit_test's ARS emulation under a file
 # (dax_media_error).
 # Afterwards nfit_test is loaded again as before, for the check below.
-nfit_real_range() {
-	local a
-	local -a args
-	read -ra args </proc/cmdline
-	for a in "${args[@]}"; do
-		[[ $a == memmap=*\$* ]] || continue
-		a=${a#memmap=}
-		echo "$(size_bytes "${a%%\$*}") $(size_bytes "${a#*\$}")"
-		return 0
-	done
-	return 1
-}
-# size_bytes SIZE: memmap='s size (a number with K, M, G or T) in bytes.
-size_bytes() {
-	local n=${1%[KkMmGgTt]}
-	case ${1: -1} in
-	K | k) echo $((n << 10)) ;;
-	M | m) echo $((n << 20)) ;;
-	G | g) echo $((n << 30)) ;;
-	T | t) echo $((n << 40)) ;;
-	*) echo "$1" ;;
-	esac
-}
 # nfit_reload [PARAM=VALUE...]: nfit_test unloaded (its buses' regions and
 # DIMMs disabled first: each device bound on a bus holds the module) and
 # loaded again with the parameters.
@@ -419,30 +396,13 @@ nfit_reload() {
 	nfit_test_bus
 }
 nfit_real_load() {
-	local range base size b r start n
-	range=$(nfit_real_range) || { echo "no memmap=SIZE\$BASE on the kernel command line"; return 1; }
+	local range base size
+	range=$(nfit_real_range /proc/cmdline) || { echo "no memmap=SIZE\$BASE on the kernel command line"; return 1; }
 	read -r size base <<<"$range"
 	echo "reserved range: $(printf '%#x' "$base"), $((size >> 20)) MiB"
 	nfit_reload "reserved_base=$base" "reserved_size=$size" || return
 	dmesg | grep -E 'nfit_test.*(real-memmap|reserved|unknown parameter)' | tail -n 3
-	# The PMEM regions of the SPA ranges nfit_test moves start in the
-	# reserved range: every one of nfit_test.0's (two regions; its third
-	# SPA range has none of its own), and one of nfit_test.1's (its
-	# other one, a virtual CD region, stays vmalloc() memory).
-	for b in nfit_test.0 nfit_test.1; do
-		n=0
-		for r in $(ndctl list -R -t pmem -b "$b" | jq -r 'if type == "array" then .[].dev else .dev end'); do
-			start=$(<"/sys/bus/nd/devices/$r/resource")
-			echo "$b: $r at $start"
-			if ((start >= base && start < base + size)); then
-				n=$((n + 1))
-			elif [[ $b == nfit_test.0 ]]; then
-				echo "$r is not in the reserved range"
-				return 1
-			fi
-		done
-		((n > 0)) || { echo "no PMEM region of $b in the reserved range"; return 1; }
-	done
+	nfit_real_regions "$base" "$size"
 }
 NFIT_REAL_REGION=""
 nfit_real_region() {
@@ -458,7 +418,7 @@ real_ns() {
 	settle
 	"$create" "$@" -r "$NFIT_REAL_REGION"
 }
-export -f size_bytes nfit_real_range nfit_reload nfit_real_load
+export -f size_bytes nfit_real_range nfit_real_regions nfit_reload nfit_real_load
 # nfit_real_fail WHY: every check of the section that follows, failed
 # without running, with WHY.
 nfit_real_fail() {

@@ -17,9 +17,10 @@ DEPS_CROSS=(gcc-s390x-linux-gnu gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu 
 # The ndctl suite (NDCTL_SRC only): what ndctl's meson build with the tests
 # needs, and what its test scripts call in the guest (the guest is the host's
 # root file system, so they are installed on the host). bookworm has no
-# systemd-dev: the build passes -Dsystemd=disabled instead.
+# systemd-dev: the build passes -Dsystemd=disabled instead. patch applies
+# lab/ndctl-patches/.
 DEPS_NDCTL_BUILD=(meson ninja-build pkgconf cmake libkmod-dev libudev-dev uuid-dev libjson-c-dev
-	libkeyutils-dev libiniparser-dev libtraceevent-dev libtracefs-dev bash-completion)
+	libkeyutils-dev libiniparser-dev libtraceevent-dev libtracefs-dev bash-completion patch)
 DEPS_NDCTL_RUN=(jq e2fsprogs xfsprogs parted trace-cmd fio dmsetup keyutils bsdextrautils xxd
 	uuid-runtime kmod hostname)
 # xfstests (XFSTESTS_SRC only): its build (plain make runs libtoolize,

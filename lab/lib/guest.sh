@@ -180,7 +180,9 @@ GUEST_SHARE_BUDGET=900
 # Returns 0 when the suite ran to its end (whatever its verdicts), else
 # (with GUEST_FAILURE saying what happened, and the console's last lines on
 # stderr):
-#   2  the kernel never reached user space (a panic, or no boot in time)
+#   2  the kernel never reached user space (a panic, or no boot in time:
+#      no "Run ... as init process" on the console within LAB_BOOT_TIMEOUT
+#      seconds, when the guest is stopped; boot_watchdog)
 #   3  virtme-ng or QEMU stopped before the kernel ran, or the guest booted
 #      and the suite did not start (a script not visible, an exit code):
 #      a problem of the lab or the host, not of the kernel
@@ -188,7 +190,7 @@ GUEST_SHARE_BUDGET=900
 #   5  the suite started and the guest stopped before its end (a crash)
 GUEST_FAILURE=""
 boot_suite() {
-	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm rc=0 i script
+	local pass=$1 out=$2 mods=$3 bin=$4 accel=$5 vm rc=0 i script rpid
 	local -a accel_opt=() nv=() shares
 	shift 5
 	script=${GUEST_SCRIPT:-$LAB_DIR/guest/suite.sh}
@@ -211,22 +213,36 @@ boot_suite() {
 	done
 	[[ $accel == tcg ]] && accel_opt=(--disable-kvm)
 	log "guest ($pass modules, $accel): booting; console: $out/$pass-console.log"
-	# vng's own exit status (124/137 when the timeout ended it), whatever
-	# the caller's shell options; its output is copied to the suite log,
-	# and the progress lines to the terminal, by the reader below.
-	with_timeout "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
+	rm -f "$out/.$pass-boot-hung"
+	# vng's output goes through a FIFO to the reader, which copies it to
+	# the suite log and the progress lines to the terminal. vng runs in the
+	# background under timeout, which makes a process group of its own
+	# (QEMU in it), so that boot_kill can end the whole guest, and a
+	# signal to the lab interrupts the wait below (boot_signal). (timeout
+	# itself, not with_timeout: $! must be its pid, which is its group.)
+	mkfifo "$vm/out"
+	boot_reader "$vm/out" "$out/$pass-suite.log" &
+	rpid=$!
+	trap 'boot_signal INT' INT
+	trap 'boot_signal TERM' TERM
+	trap 'boot_signal HUP' HUP
+	timeout --kill-after=20 "$LAB_GUEST_TIMEOUT" vng --run "$KDIR/arch/x86/boot/bzImage" "${accel_opt[@]}" \
 		--disable-microvm --force-9p --verbose --cpus "${GUEST_CPUS:-$LAB_GUEST_CPUS}" \
 		--memory "$LAB_GUEST_MEM" --cwd / "${shares[@]}" \
 		--append "memmap=$LAB_MEMMAP memmap=$LAB_NFIT_RESERVE hung_task_timeout_secs=120 modprobe.blacklist=$NO_AUTOLOAD" \
 		--exec "$(guest_exec "$pass")" \
 		--qemu-opts="-machine nvdimm=on -m $LAB_GUEST_MEM,slots=4,maxmem=64G ${nv[*]} ${QEMU_EXTRA:-}" </dev/null \
-		2>"$out/$pass-console.log" > >(
-			while IFS= read -r line; do
-				printf '%s\n' "$line" >>"$out/$pass-suite.log"
-				case $line in daxpage:*) printf '[guest] %s\n' "$line" ;; esac
-			done
-		) || rc=$?
-	wait "$!" 2>/dev/null || true
+		2>"$out/$pass-console.log" >"$vm/out" &
+	BOOT_PID=$!
+	boot_watchdog "$out/$pass-console.log" "$out/.$pass-boot-hung" "$BOOT_PID" &
+	BOOT_WATCHDOG=$!
+	# vng's own exit status (124/137 when the timeout ended it).
+	wait "$BOOT_PID" || rc=$?
+	trap - INT TERM HUP
+	kill "$BOOT_WATCHDOG" 2>/dev/null || true
+	wait "$BOOT_WATCHDOG" 2>/dev/null || true
+	BOOT_PID="" BOOT_WATCHDOG=""
+	wait "$rpid" 2>/dev/null || true
 	rm -rf "$vm"
 	touch "$out/$pass-suite.log"
 	grep -q '^daxpage: suite done' "$out/$pass-suite.log" && return 0
@@ -238,6 +254,9 @@ boot_suite() {
 	if [[ $up == 0 ]]; then
 		if [[ -n $panic ]]; then
 			GUEST_FAILURE="the guest kernel crashed before user space: $panic"
+			rc=2
+		elif [[ -f $out/.$pass-boot-hung ]]; then
+			GUEST_FAILURE="the guest kernel did not reach user space (no \"Run ... as init process\") within ${LAB_BOOT_TIMEOUT}s (LAB_BOOT_TIMEOUT) and was stopped; its console's last line: $(grep . "$out/$pass-console.log" | tail -n1)"
 			rc=2
 		elif grep -q 'Linux version' "$out/$pass-console.log"; then
 			GUEST_FAILURE="the guest kernel started but never reached user space (rc=$rc)"
@@ -271,10 +290,60 @@ boot_suite() {
 	return "$rc"
 }
 
+# boot_reader FIFO LOG: copy the guest's output from FIFO to LOG, and its
+# progress lines ("daxpage: ...") to the terminal.
+boot_reader() {
+	local line
+	while IFS= read -r line; do
+		printf '%s\n' "$line" >>"$2"
+		case $line in daxpage:*) printf '[guest] %s\n' "$line" ;; esac
+	done <"$1"
+}
+
+# boot_watchdog CONSOLE MARK PGID: stop a guest kernel that does not boot:
+# unless CONSOLE has the kernel's "Run ... as init process" (user space
+# starts) within LAB_BOOT_TIMEOUT seconds, write MARK and end the process
+# group PGID (timeout, virtme-ng, QEMU). Runs in the background for the
+# length of one boot, holding none of the run's locks; boot_suite ends it.
+boot_watchdog() {
+	local console=$1 mark=$2 pgid=$3 t=0 fd
+	for fd in "${LAB_LOCK_FDS[@]}"; do
+		exec {fd}>&-
+	done
+	trap 'kill "$(jobs -p)" 2>/dev/null; exit 0' TERM
+	while :; do
+		grep -qE 'Run .* as init process' "$console" 2>/dev/null && return 0
+		((t < LAB_BOOT_TIMEOUT)) || break
+		sleep 2 &
+		wait "$!"
+		t=$((t + 2))
+	done
+	echo "$LAB_BOOT_TIMEOUT" >"$mark"
+	kill -TERM -- "-$pgid" 2>/dev/null || true
+}
+
+# boot_kill: end the guest of the boot in progress, if any (the process
+# group of timeout, virtme-ng and QEMU, which a signal to the lab does not
+# reach) and its watchdog. For an aborted run (run_cleanup, boot_signal).
+BOOT_PID=""
+BOOT_WATCHDOG=""
+boot_kill() {
+	[[ -z $BOOT_PID ]] || kill -TERM -- "-$BOOT_PID" 2>/dev/null || true
+	[[ -z $BOOT_WATCHDOG ]] || kill "$BOOT_WATCHDOG" 2>/dev/null || true
+}
+
+# boot_signal SIG: the lab got SIG during a boot: end the guest, then die of
+# SIG (so that a caller waiting on the lab sees the signal).
+boot_signal() {
+	boot_kill
+	trap - "$1"
+	kill -s "$1" "$BASHPID"
+}
+
 # guest_failure_fix RC CONSOLE: the one-line fix for a boot_suite failure.
 guest_failure_fix() {
 	case $1 in
-	2) echo "read $2: a panic at boot is a kernel (or config) bug; a silent console may be a kernel that does not boot under QEMU" ;;
+	2) echo "read $2: a panic at boot is a kernel (or config) bug; a silent console may be a kernel that does not boot under QEMU; a boot stopped by LAB_BOOT_TIMEOUT: try again, or raise it on a very slow machine" ;;
 	3) echo "read $2 and the suite output above: the lab could not start its suite in the guest (paths, virtme-ng, QEMU); report it as a lab issue" ;;
 	4) echo "read $2: a hung guest is most likely a kernel bug (or raise LAB_GUEST_TIMEOUT on a very slow machine)" ;;
 	*) echo "read $2: a panic or oops there is a kernel bug" ;;

@@ -36,6 +36,19 @@ refused() {
 	[[ $output == *"unknown module pass 'bogus'"* ]]
 }
 
+@test "--passes none: only with an external suite, never in compare" {
+	refused run --passes none
+	[[ $output == *"--passes none runs no module pass, and neither NDCTL_SRC nor XFSTESTS_SRC is set"* ]]
+	[[ $output == *"name a pass (--passes prod)"* ]]
+	refused run --passes "none prod"
+	[[ $output == *"unknown module pass 'none'"* ]]
+	mkdir -p "$BATS_TEST_TMPDIR/ndctl/test"
+	printf '%s\n' "project('ndctl', 'c'," "  version : '85'," ')' >"$BATS_TEST_TMPDIR/ndctl/meson.build"
+	echo "x = find_program('firmware-update.sh')" >"$BATS_TEST_TMPDIR/ndctl/test/meson.build"
+	NDCTL_SRC=$BATS_TEST_TMPDIR/ndctl refused compare --series 6.12.y --passes none
+	[[ $output == *"compare compares the module passes, and --passes none runs none"* ]]
+}
+
 @test "run: an option without its value, an unknown option, series or mode" {
 	refused run --label
 	[[ $output == *"option --label needs a value"* ]]

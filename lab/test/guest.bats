@@ -145,6 +145,34 @@ stub_vng() {
 	[[ $output == *"the guest hung before suite.sh started: no result after 1s"* ]]
 }
 
+@test "a kernel that hangs in boot: stopped after LAB_BOOT_TIMEOUT, not LAB_GUEST_TIMEOUT; exit code 2" {
+	LAB_BOOT_TIMEOUT=2
+	LAB_GUEST_TIMEOUT=120
+	stub_vng 'echo "Linux version 7.3.4" >&2; echo "9p: Installing v9fs" >&2; sleep 100'
+	SECONDS=0
+	run -2 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	((SECONDS < 60))
+	[[ $output == *"the guest kernel did not reach user space (no \"Run ... as init process\") within 2s (LAB_BOOT_TIMEOUT) and was stopped; its console's last line: 9p: Installing v9fs"* ]]
+	[[ -f $BATS_TEST_TMPDIR/out/.test-boot-hung ]]
+	[[ $(guest_failure_fix 2 c) == *"a boot stopped by LAB_BOOT_TIMEOUT"* ]]
+}
+
+@test "a kernel that reached user space is not the boot watchdog's: a slow user space meets LAB_GUEST_TIMEOUT" {
+	LAB_BOOT_TIMEOUT=2
+	LAB_GUEST_TIMEOUT=6
+	stub_vng 'echo "Linux version 7.3.4" >&2; echo "Run /usr/lib/virtme/init as init process" >&2; sleep 100'
+	run -2 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest kernel started but never reached user space (rc=124)"* ]]
+	[[ ! -e $BATS_TEST_TMPDIR/out/.test-boot-hung ]]
+}
+
+@test "a panic before user space is reported as the panic, even when the watchdog stopped the guest" {
+	LAB_BOOT_TIMEOUT=2
+	stub_vng 'echo "Linux version 7.3.4" >&2; echo "Kernel panic - not syncing: VFS" >&2; sleep 100'
+	run -2 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+	[[ $output == *"the guest kernel crashed before user space: Kernel panic - not syncing: VFS"* ]]
+}
+
 @test "virtme-ng that fails before the kernel starts: exit code 3" {
 	stub_vng 'echo "error: cannot access /x on the host" >&2; exit 2'
 	run -3 boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
@@ -222,4 +250,44 @@ stub_vng() {
 	CACHE=$BATS_TEST_TMPDIR/cache
 	run -0 boot_suite test "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/mods" "$BATS_TEST_TMPDIR/binx" tcg
 	grep -q -- 'memmap=3G!8G memmap=512M\$11G hung_task' "$BATS_TEST_TMPDIR/vng.args"
+}
+
+@test "an aborted run stops its guest: boot_kill ends the boot's process group and its watchdog, and nothing else" {
+	setsid sleep 60 &
+	local victim=$! other
+	setsid sleep 60 &
+	other=$!
+	sleep 0.5
+	BOOT_PID="" BOOT_WATCHDOG=""
+	boot_kill
+	kill -0 "$victim"
+	BOOT_PID=$victim
+	boot_kill
+	sleep 0.5
+	run -1 kill -0 "$victim"
+	kill -0 "$other"
+	kill "$other"
+}
+
+@test "a signal to the lab during a boot ends the guest too, and the lab dies of the signal" {
+	stub_vng 'echo "daxpage: guest up"; exec sleep 97'
+	# (TERM: an asynchronous subshell cannot take INT, which bash ignores
+	# there; boot_suite handles INT, TERM and HUP alike.)
+	(
+		boot_suite test "$BATS_TEST_TMPDIR/out" /m /b tcg
+		echo "carried on" >"$BATS_TEST_TMPDIR/after"
+	) &
+	local lab=$! i
+	for ((i = 0; i < 50; i++)); do
+		pgrep -f '^sleep 97$' >/dev/null && break
+		sleep 0.2
+	done
+	pgrep -f '^sleep 97$' >/dev/null
+	kill -TERM "$lab"
+	local st=0
+	wait "$lab" || st=$?
+	[[ $st == 143 ]]
+	sleep 0.5
+	run -1 pgrep -f '^sleep 97$'
+	[[ ! -e $BATS_TEST_TMPDIR/after ]]
 }
